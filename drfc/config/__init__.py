@@ -1,0 +1,1 @@
+"""Configuration: DRfC-compatible env files read into one frozen, typed object."""

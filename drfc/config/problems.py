@@ -1,0 +1,63 @@
+"""A configuration problem that names where it is and what would be valid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the user's input, precise enough to fix without guessing."""
+
+    message: str
+    file: Path | None = None
+    line: int | None = None
+    key: str | None = None
+    value: str | None = None
+    valid: str | None = None
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def location(self, base: Path | None = None) -> str:
+        """``run.env:12`` style location, relative to ``base`` when possible."""
+        if self.file is None:
+            return "flag" if self.key and self.key.startswith("--") else "environment"
+        name = str(self.file)
+        if base is not None:
+            try:
+                name = str(self.file.relative_to(base))
+            except ValueError:
+                pass
+        return f"{name}:{self.line}" if self.line else name
+
+    def render(self, base: Path | None = None) -> str:
+        where = self.location(base)
+        subject = ""
+        if self.key:
+            subject = f"{self.key}"
+            if self.value is not None:
+                subject += f"={self.value!r}"
+            subject += ": "
+        text = f"{where}: {subject}{self.message}"
+        if self.valid:
+            text += f" (valid: {self.valid})"
+        return text
+
+    def to_dict(self, base: Path | None = None) -> dict[str, object]:
+        return {
+            "severity": self.severity,
+            "location": self.location(base),
+            "file": str(self.file) if self.file else None,
+            "line": self.line,
+            "key": self.key,
+            "value": self.value,
+            "message": self.message,
+            "valid": self.valid,
+        }
