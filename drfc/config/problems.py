@@ -9,6 +9,14 @@ from typing import Literal
 Severity = Literal["error", "warning"]
 
 
+def file_line(path: Path, line: int | None, base: Path | None = None) -> str:
+    """``run.env:12``: the path relative to ``base`` when it lies inside it."""
+    name = str(path)
+    if base is not None and path.is_relative_to(base):
+        name = str(path.relative_to(base))
+    return f"{name}:{line}" if line else name
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the user's input, precise enough to fix without guessing."""
@@ -29,13 +37,7 @@ class Problem:
         """``run.env:12`` style location, relative to ``base`` when possible."""
         if self.file is None:
             return "flag" if self.key and self.key.startswith("--") else "environment"
-        name = str(self.file)
-        if base is not None:
-            try:
-                name = str(self.file.relative_to(base))
-            except ValueError:
-                pass
-        return f"{name}:{self.line}" if self.line else name
+        return file_line(self.file, self.line, base)
 
     def render(self, base: Path | None = None) -> str:
         where = self.location(base)

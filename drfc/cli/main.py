@@ -1,0 +1,245 @@
+"""The root ``drfc`` group, the application object, and the one error boundary.
+
+Only click is imported at module level here and in every command module:
+SDKs (boto3, docker, minio) and rich are imported inside functions, so
+``drfc --help`` costs about as much as ``import click``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from drfc import __version__
+from drfc.errors import ConfigError, DrfcError
+
+if TYPE_CHECKING:
+    from drfc.config.load import Purpose
+    from drfc.config.model import Config
+    from drfc.ui import UI
+
+
+@dataclass
+class GlobalOptions:
+    home: Path | None = None
+    run_env: Path | None = None
+    experiment: str | None = None
+    json: bool = False
+    debug: bool = False
+    quiet: bool = False
+    verbose: int = 0
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+class App:
+    """What every command needs: options, output, configuration and clients, built on demand."""
+
+    def __init__(self, options: GlobalOptions, ui: UI | None = None) -> None:
+        self.options = options
+        self._ui = ui
+        self._configs: dict[str, Config] = {}
+        self._warned = False
+
+    @property
+    def ui(self) -> UI:
+        if self._ui is None:
+            from drfc.ui import UI
+
+            self._ui = UI(json_mode=self.options.json, quiet=self.options.quiet, verbose=self.options.verbose)
+        return self._ui
+
+    def set_json(self, enabled: bool) -> None:
+        if enabled:
+            self.options.json = True
+            self.ui.json_mode = True
+
+    def load_options(self, purpose: Purpose = "any") -> Any:
+        from drfc.config.load import LoadOptions
+
+        o = self.options
+        return LoadOptions(o.home, o.run_env, o.experiment, dict(o.overrides), purpose)
+
+    def config(self, purpose: Purpose = "any") -> Config:
+        """The validated configuration; warnings are shown once per command."""
+        if purpose not in self._configs:
+            from drfc.config.load import load_config
+
+            cfg = load_config(self.load_options(purpose))
+            self._configs[purpose] = cfg
+            self.ui.add_secret(cfg.settings.droa_password)
+            if not self._warned:
+                self._warned = True
+                for problem in cfg.warnings:
+                    self.ui.warning(problem.render(cfg.home))
+        return self._configs[purpose]
+
+
+def _parse_set(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
+        result[normalise_key(key)] = value
+    return result
+
+
+def normalise_key(key: str) -> str:
+    """``workers`` / ``dr_workers`` / ``DR_WORKERS`` all name DR_WORKERS."""
+    key = key.strip().upper()
+    return key if key.startswith("DR_") else f"DR_{key}"
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class DrfcGroup(click.Group):
+    """The root group: subcommand failures pass through ``handle_errors``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        return handle_errors(ctx, lambda: super(DrfcGroup, self).invoke(ctx))
+
+
+@click.group(cls=DrfcGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="drfc", message="%(prog)s %(version)s")
+@click.option(
+    "--dir",
+    "home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="DRfC home holding system.env and run.env. [env var: DR_DIR; default: current directory]",
+)
+@click.option("--run-env", type=click.Path(dir_okay=False, path_type=Path), help="Run file to use instead of run.env.")
+@click.option("-e", "--experiment", help="Use experiments/NAME/. [env var: DR_EXPERIMENT_NAME]")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_parse_set,
+    help="Override a setting for this command only (repeatable); beats files and environment.",
+)
+@click.option("--json", "json_mode", is_flag=True, help="Print results as one JSON document on stdout.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only print results and errors.")
+@click.option("-v", "--verbose", count=True, help="Print more about what drfc does.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    run_env: Path | None,
+    experiment: str | None,
+    overrides: dict[str, str],
+    json_mode: bool,
+    debug: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
+    """Train AWS DeepRacer models on your own machines.
+
+    drfc reads DeepRacer-for-Cloud's system.env and run.env unchanged.
+    Start with `drfc init`, then `drfc start-training`.
+    """
+    if isinstance(ctx.obj, App):  # injected by tests
+        return
+    ctx.obj = App(GlobalOptions(home, run_env, experiment, json_mode, debug, quiet, verbose, dict(overrides)))
+
+
+def json_option(func: Any) -> Any:
+    """``--json`` on a command, equivalent to the global flag."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        if value and isinstance(ctx.obj, App):
+            ctx.obj.set_json(True)
+        return value
+
+    return click.option(
+        "--json",
+        "json_flag",
+        is_flag=True,
+        expose_value=False,
+        callback=callback,
+        help="Print results as one JSON document on stdout.",
+    )(func)
+
+
+def _register() -> None:
+    from drfc.cli import config_cmd, init_cmd
+
+    cli.add_command(init_cmd.init)
+    cli.add_command(config_cmd.config)
+
+
+_register()
+
+
+# --- the error boundary ---------------------------------------------------------------------------------
+
+
+def render_error(exc: DrfcError, ui: UI) -> None:
+    """One-line message (plus problems and a hint) on stderr; in JSON mode also an error object."""
+    if ui.json_mode:
+        payload: dict[str, Any] = {"type": type(exc).__name__, "message": exc.message, "exit_code": exc.exit_code}
+        if isinstance(exc, ConfigError):
+            payload["problems"] = exc.problems
+        if exc.hint:
+            payload["hint"] = exc.hint
+        ui.json({"error": payload})
+    ui.error(exc.message)
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            ui.err.print(f"  • {ui.redact(problem)}", markup=False, highlight=False)
+    if exc.hint:
+        ui.hint(exc.hint)
+
+
+def handle_errors(ctx: click.Context, call: Callable[[], Any]) -> Any:
+    """Map every failure of a command to a message and an exit code; nowhere else does this."""
+    app = ctx.obj if isinstance(ctx.obj, App) else None
+    debug = (app.options.debug if app else False) or os.environ.get("DRFC_DEBUG", "") not in ("", "0")
+
+    def ui() -> UI:
+        if isinstance(ctx.obj, App):
+            return ctx.obj.ui
+        from drfc.ui import UI
+
+        return UI()
+
+    def traceback_if_debug() -> None:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+
+    try:
+        return call()
+    except (click.exceptions.Exit, click.ClickException):
+        raise
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            ui().error("interrupted")
+            raise click.exceptions.Exit(130) from None
+        ui().error("aborted")
+        raise click.exceptions.Exit(7) from None
+    except DrfcError as exc:
+        traceback_if_debug()
+        render_error(exc, ui())
+        raise click.exceptions.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        ui().error("interrupted")
+        raise click.exceptions.Exit(130) from None
+    except Exception as exc:
+        traceback_if_debug()
+        u = ui()
+        u.error(f"unexpected {type(exc).__name__}: {u.redact(str(exc))}")
+        u.hint("this is a bug in drfc; re-run with --debug for the traceback and report it")
+        raise click.exceptions.Exit(1) from None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="drfc")
