@@ -19,8 +19,11 @@ from drfc import __version__
 from drfc.errors import ConfigError, DrfcError
 
 if TYPE_CHECKING:
+    from drfc.adapters.docker_engine import DockerEngine
+    from drfc.adapters.s3 import S3Store
     from drfc.config.load import Purpose
     from drfc.config.model import Config
+    from drfc.core.storage import S3Target
     from drfc.ui import UI
 
 
@@ -44,6 +47,28 @@ class App:
         self._ui = ui
         self._configs: dict[str, Config] = {}
         self._warned = False
+        self._docker: DockerEngine | None = None
+
+    def docker(self) -> DockerEngine:
+        """The Docker Engine adapter, connected on first use."""
+        if self._docker is None:
+            from drfc.adapters.docker_engine import DockerEngine
+
+            self._docker = DockerEngine()
+        return self._docker
+
+    def store(self, target: S3Target) -> S3Store:
+        """An S3 facade for ``target``; its credentials are registered as secrets with the UI."""
+        from drfc.adapters.s3 import S3Store
+
+        if target.profile:
+            from drfc.core.credentials import profile_keys
+
+            keys = profile_keys(target.profile)
+            if keys:
+                self.ui.add_secret(keys[1])
+        self.ui.add_secret(os.environ.get("AWS_SECRET_ACCESS_KEY"))
+        return S3Store(target)
 
     @property
     def ui(self) -> UI:
@@ -168,10 +193,14 @@ def json_option(func: Any) -> Any:
 
 
 def _register() -> None:
-    from drfc.cli import config_cmd, init_cmd
+    from drfc.cli import config_cmd, files_cmd, init_cmd, storage_cmd
 
     cli.add_command(init_cmd.init)
     cli.add_command(config_cmd.config)
+    cli.add_command(storage_cmd.storage)
+    cli.add_command(storage_cmd.s3)
+    cli.add_command(files_cmd.upload_custom_files)
+    cli.add_command(files_cmd.download_custom_files)
 
 
 _register()
