@@ -1,0 +1,294 @@
+"""The containers of a training run, as values: one trainer plus N Robomaker workers.
+
+The trainer is started directly with the simapp's ``train`` command (no
+rl_coach, no SageMaker local mode, no /tmp/sagemaker): its three config files
+are built here and copied into the container before it starts. Every value
+comes from the typed configuration, so this module is tested without Docker
+or S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from drfc.config.model import Config, WorkerConfig
+from drfc.config.schema import Cloud
+from drfc.core.containers import ContainerSpec, FileCopy, Mount, PortMap, labels
+from drfc.core.params import multi_config_json, text, worker_yaml_name
+
+Role = Literal["trainer", "robomaker"]
+CONFIG_DIR = "/opt/ml/input/config"
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MINIO_ROOT_PASSWORD")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+    session_token: str | None = None
+
+    def environment(self) -> dict[str, str]:
+        env = {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    run_id: int
+    backend: Literal["containers", "swarm"]
+    network: str
+    model_prefix: str
+    containers: tuple[ContainerSpec, ...]
+    s3_files: Mapping[str, str] = field(default_factory=dict)  # key under the prefix -> text
+
+    @property
+    def trainer(self) -> ContainerSpec:
+        return next(c for c in self.containers if c.role == "trainer")
+
+    @property
+    def workers(self) -> tuple[ContainerSpec, ...]:
+        return tuple(c for c in self.containers if c.role == "robomaker")
+
+    def to_dict(self, *, mask: bool = True) -> dict[str, Any]:
+        """The `start-training --dry-run --json` document; secrets masked."""
+        return {
+            "run_id": self.run_id,
+            "backend": self.backend,
+            "network": self.network,
+            "containers": [describe(c, mask=mask) for c in self.containers],
+        }
+
+
+def describe(spec: ContainerSpec, *, mask: bool = True) -> dict[str, Any]:
+    env = dict(spec.environment)
+    if mask:
+        for key in env:
+            if key in SECRET_ENV or "SECRET" in key or "PASSWORD" in key:
+                env[key] = "********"
+    command = spec.command if isinstance(spec.command, str) or spec.command is None else " ".join(spec.command)
+    return {
+        "name": spec.name,
+        "role": spec.role,
+        "worker": int(spec.labels.get("drfc.worker", "0")),
+        "image": spec.image,
+        "command": command,
+        "environment": env,
+        "ports": {str(p.container): p.host for p in spec.ports},
+        "gpu": spec.gpu,
+        "device_ids": list(spec.device_ids),
+        "mounts": [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in spec.mounts],
+        "labels": dict(spec.labels),
+    }
+
+
+def run_suffix(cfg: Config) -> str:
+    """Five stable characters per home, run id and model, for the trainer's algo-1-xxxxx hostname."""
+    seed = f"{cfg.home}:{cfg.run_id}:{cfg.settings.local_s3_model_prefix}"
+    return hashlib.sha1(seed.encode()).hexdigest()[:5]
+
+
+def devices(raw: str | None) -> tuple[str, ...]:
+    return tuple(d for d in (raw or "").split(",") if d)
+
+
+def common_environment(cfg: Config, credentials: Credentials | None) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if cfg.s3_endpoint_containers:
+        env["S3_ENDPOINT_URL"] = cfg.s3_endpoint_containers
+    if cfg.settings.cloud == Cloud.AWS:
+        env["AWS_METADATA_SERVICE_TIMEOUT"] = "3"
+        env["AWS_METADATA_SERVICE_NUM_ATTEMPTS"] = "5"
+    if credentials is not None:
+        env.update(credentials.environment())
+    s = cfg.settings
+    if s.telegraf_host:
+        env["TELEGRAF_HOST"] = s.telegraf_host
+    if s.telegraf_port:
+        env["TELEGRAF_PORT"] = str(s.telegraf_port)
+    return env
+
+
+def trainer_hyperparameters(cfg: Config, user: Mapping[str, Any]) -> dict[str, str]:
+    """What SageMaker local mode would write: core keys merged with the user's, every value a string."""
+    s = cfg.settings
+    core: dict[str, Any] = {
+        "s3_bucket": s.local_s3_bucket,
+        "s3_prefix": s.local_s3_model_prefix,
+        "aws_region": s.aws_app_region,
+        "model_metadata_s3_key": f"s3://{s.local_s3_bucket}/{s.local_s3_model_metadata_key}",
+    }
+    if s.local_s3_pretrained:
+        core.update(
+            pretrained_s3_bucket=s.local_s3_bucket,
+            pretrained_s3_prefix=s.local_s3_pretrained_prefix,
+            pretrained_checkpoint=s.local_s3_pretrained_checkpoint.value,
+        )
+    merged = {**core, **user}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
+
+
+def trainer_spec(cfg: Config, hyperparameters: Mapping[str, Any], credentials: Credentials | None) -> ContainerSpec:
+    s = cfg.settings
+    hostname = f"algo-1-{run_suffix(cfg)}"
+    resource = {
+        "current_host": hostname,
+        "hosts": [hostname],
+        "network_interface_name": "eth0",
+        "current_instance_type": "local_gpu" if cfg.gpu_image else "local",
+    }
+    config_files = {
+        "hyperparameters.json": json.dumps(trainer_hyperparameters(cfg, hyperparameters), indent=2).encode(),
+        "resourceconfig.json": json.dumps(resource).encode(),
+        "inputdataconfig.json": b"{}",
+    }
+    env = {
+        "SAGEMAKER_PROGRAM": "sage-train.sh",
+        "AWS_REGION": s.aws_app_region,
+        "TRAINING_JOB_NAME": s.local_s3_model_prefix,
+        "RUN_ID": str(cfg.run_id),
+        **common_environment(cfg, credentials),
+    }
+    if cfg.s3_endpoint_containers:
+        env["AWS_ENDPOINT_URL_S3"] = cfg.s3_endpoint_containers
+    if s.train_max_steps_per_iteration:
+        env["MAX_MEMORY_STEPS"] = str(s.train_max_steps_per_iteration)
+    gpu_ids = devices(s.sagemaker_cuda_devices)
+    if cfg.gpu_image and gpu_ids:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+    return ContainerSpec(
+        name=f"drfc-{cfg.run_id}-{hostname}",
+        image=cfg.simapp_image,
+        command="train",
+        labels=run_labels(cfg, "trainer", 0),
+        environment=env,
+        network=cfg.network,
+        aliases=(hostname,),
+        hostname=hostname,
+        gpu=cfg.gpu_image,
+        device_ids=gpu_ids if cfg.gpu_image else (),
+        files=(FileCopy(CONFIG_DIR, config_files),),
+        log_driver="awslogs" if s.cloud_watch_enable else None,
+        log_options=cloudwatch_options(cfg) if s.cloud_watch_enable else {},
+    )
+
+
+def run_labels(cfg: Config, role: Role, worker: int, kind: str = "training") -> dict[str, str]:
+    return labels(
+        kind,
+        role,
+        run_id=cfg.run_id,
+        worker=worker,
+        model_prefix=cfg.settings.local_s3_model_prefix,
+        home=str(cfg.home),
+    )
+
+
+def cloudwatch_options(cfg: Config) -> dict[str, str]:
+    return {
+        "awslogs-group": "/deepracer-for-cloud",
+        "awslogs-create-group": "true",
+        "awslogs-region": cfg.settings.aws_app_region,
+        "tag": f"{cfg.settings.cloud_watch_log_stream_prefix}{{{{.Name}}}}",
+    }
+
+
+def robomaker_spec(
+    cfg: Config,
+    worker: WorkerConfig,
+    credentials: Credentials | None,
+    *,
+    host_env: Mapping[str, str],
+) -> ContainerSpec:
+    s = cfg.settings
+    w = worker.settings
+    mode = "multi" if cfg.worker_count > 1 else "run"
+    env = {
+        "WORLD_NAME": w.world_name,
+        "SAGEMAKER_SHARED_S3_PREFIX": s.local_s3_model_prefix,
+        "SAGEMAKER_SHARED_S3_BUCKET": s.local_s3_bucket,
+        "APP_REGION": s.aws_app_region,
+        "S3_YAML_NAME": worker_yaml_name(cfg, worker.index),
+        "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
+        "ENABLE_KINESIS": text(s.camera_kvs_enable),
+        "ENABLE_GUI": text(s.gui_enable),
+        "ROS_MASTER_URI": "http://localhost:11311/",
+        "ROS_IP": "127.0.0.1",
+        "GAZEBO_RENDER_ENGINE": text(s.gazebo_render_engine),
+        "DOCKER_REPLICA_SLOT": str(worker.index),
+        **common_environment(cfg, credentials),
+    }
+    if s.gazebo_args:
+        env["GAZEBO_ARGS"] = s.gazebo_args
+    if s.train_rtf:
+        env["RTF_OVERRIDE"] = text(s.train_rtf)
+    gpu_ids = devices(s.robomaker_cuda_devices)
+    if gpu_ids:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+    multi = multi_config_json(cfg)
+    if multi:
+        env["MULTI_CONFIG"] = multi
+    mounts: list[Mount] = []
+    if s.robomaker_mount_logs:
+        mounts.append(Mount(str(cfg.data_dir / "logs" / "robomaker" / s.local_s3_model_prefix), "/root/.ros/log"))
+    if s.robomaker_mount_simapp_dir:
+        mounts.append(Mount(str(Path(s.robomaker_mount_simapp_dir).expanduser()), "/opt/simapp"))
+    if s.robomaker_mount_scripts_dir:
+        mounts.append(Mount(str(Path(s.robomaker_mount_scripts_dir).expanduser()), "/scripts"))
+    if s.host_x:
+        display = s.display or host_env.get("DISPLAY", ":0")
+        xauthority = host_env.get("XAUTHORITY") or str(Path("~/.Xauthority").expanduser())
+        env.update(
+            DISPLAY=display,
+            USE_EXTERNAL_X="True",
+            XAUTHORITY="/root/.Xauthority",
+            QT_X11_NO_MITSHM="1",
+            NVIDIA_DRIVER_CAPABILITIES="all",
+        )
+        mounts += [Mount("/tmp/.X11-unix", "/tmp/.X11-unix"), Mount(xauthority, "/root/.Xauthority", read_only=True)]
+    ports = [PortMap(8080, cfg.train_port(worker.index))]
+    if s.gui_enable:
+        ports.append(PortMap(5900, cfg.gui_port(worker.index)))
+    return ContainerSpec(
+        name=f"drfc-{cfg.run_id}-robomaker-{worker.index}",
+        image=cfg.simapp_image,
+        command=f"/opt/ml/code/run.sh {mode} distributed_training.launch.py",
+        labels=run_labels(cfg, "robomaker", worker.index),
+        environment=env,
+        network=cfg.network,
+        ports=tuple(ports),
+        mounts=tuple(mounts),
+        gpu=cfg.gpu_image,
+        device_ids=gpu_ids if cfg.gpu_image else (),
+        init=True,
+        log_driver="awslogs" if s.cloud_watch_enable else None,
+        log_options=cloudwatch_options(cfg) if s.cloud_watch_enable else {},
+    )
+
+
+def plan_training(
+    cfg: Config,
+    *,
+    hyperparameters: Mapping[str, Any],
+    credentials: Credentials | None,
+    host_env: Mapping[str, str] | None = None,
+) -> TrainingPlan:
+    """Every container of the run and the YAML files to write, from the configuration alone."""
+    from drfc.core.params import training_files
+
+    containers = [trainer_spec(cfg, hyperparameters, credentials)]
+    containers += [robomaker_spec(cfg, w, credentials, host_env=host_env or {}) for w in cfg.workers]
+    return TrainingPlan(
+        run_id=cfg.run_id,
+        backend=cfg.backend,
+        network=cfg.network,
+        model_prefix=cfg.settings.local_s3_model_prefix,
+        containers=tuple(containers),
+        s3_files=training_files(cfg),
+    )
