@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 ACCESS_KEY = "testing-access-key"
-SECRET_KEY = "testing-secret-key"  # noqa: S105 - a dummy the fake server accepts
+SECRET_KEY = "testing-secret-key"  # a dummy the fake server accepts
 REGION = "us-east-1"
 
 
