@@ -191,3 +191,52 @@ def test_minio_standin_serves_s3_and_keeps_data_across_restart(
     assert restored["Body"].read() == b"written on the host"
     assert restored["ContentType"] == "text/plain"
     assert s3.get_object(Bucket="bucket", Key="from-container.txt")["Body"].read() == b"written in a container"
+
+
+def test_docker_cleanup_removes_only_new_drfc_labelled_objects(
+    docker_client: docker.DockerClient, standin_images: dict[str, str], docker_cleanup: Any
+) -> None:
+    suffix = uuid.uuid4().hex[:10]
+    network = docker_client.networks.create(f"drfc-test-{suffix}", labels=LABELS)
+    volume = docker_client.volumes.create(f"drfc-test-{suffix}", labels=LABELS)
+    unlabelled = docker_client.volumes.create(f"unlabelled-test-{suffix}")
+    # No label of its own: it inherits drfc.standin.* from the stand-in image, which counts.
+    container = docker_client.containers.create(standin_images["base"], ["sleep", "60"], network=network.name)
+    container.start()
+    try:
+        removed = docker_cleanup.remove_new()
+
+        assert container.id in removed["container"]
+        assert network.id in removed["network"]
+        assert volume.name in removed["volume"]
+        assert not docker_client.containers.list(all=True, filters={"id": container.id})
+        assert not docker_client.networks.list(ids=[network.id])
+        assert unlabelled.name not in removed["volume"]
+        assert docker_client.volumes.get(unlabelled.name)
+    finally:
+        unlabelled.remove(force=True)
+
+
+@pytest.mark.swarm
+def test_docker_cleanup_removes_services_and_their_tasks(
+    docker_client: docker.DockerClient, standin_images: dict[str, str], docker_cleanup: Any
+) -> None:
+    service = docker_client.services.create(
+        standin_images["base"],
+        ["sleep", "600"],
+        name=f"drfc-test-{uuid.uuid4().hex[:10]}",
+        labels=LABELS,
+        container_labels=LABELS,
+        stop_grace_period=1_000_000_000,  # ns; `sleep` as PID 1 ignores SIGTERM
+    )
+    deadline = time.monotonic() + 60
+    while not [task for task in service.tasks() if task["Status"]["State"] == "running"]:
+        assert time.monotonic() < deadline, f"service task did not start: {service.tasks()}"
+        time.sleep(0.5)
+
+    removed = docker_cleanup.remove_new()
+
+    assert service.id in removed["service"]
+    assert not docker_client.services.list(filters={"id": service.id})
+    tasks = docker_client.containers.list(all=True, filters={"label": f"com.docker.swarm.service.id={service.id}"})
+    assert not tasks

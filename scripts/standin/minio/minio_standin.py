@@ -527,10 +527,10 @@ class DiskStore:
 
         objects: dict[str, dict[str, Any]] = state["objects"]
         # First remove what is gone or moves, so that a file never blocks a directory and vice versa.
-        for key, old in list(objects.items()):
-            new = wanted.get(key)
-            if new is None or new["where"] != old["where"]:
-                self._remove_file(name, key, old)
+        for key, on_disk in list(objects.items()):
+            target = wanted.get(key)
+            if target is None or target["where"] != on_disk["where"]:
+                self._remove_file(name, key, on_disk)
                 del objects[key]
                 changed = True
         for key, new in wanted.items():
