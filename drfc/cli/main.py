@@ -193,7 +193,7 @@ def json_option(func: Any) -> Any:
 
 
 def _register() -> None:
-    from drfc.cli import config_cmd, files_cmd, init_cmd, storage_cmd
+    from drfc.cli import config_cmd, files_cmd, init_cmd, storage_cmd, training_cmd
 
     cli.add_command(init_cmd.init)
     cli.add_command(config_cmd.config)
@@ -201,6 +201,8 @@ def _register() -> None:
     cli.add_command(storage_cmd.s3)
     cli.add_command(files_cmd.upload_custom_files)
     cli.add_command(files_cmd.download_custom_files)
+    cli.add_command(training_cmd.start_training)
+    cli.add_command(training_cmd.stop_training)
 
 
 _register()
