@@ -43,9 +43,14 @@ class EnvFile:
         return [e.key for e in self.entries]
 
 
+def normalise_text(text: str) -> str:
+    """``text`` with a leading byte-order mark removed and CRLF (or lone CR) turned into LF."""
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def read_text(path: Path) -> str:
     """File text with a UTF-8 BOM removed and CRLF turned into LF."""
-    return path.read_bytes().decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
+    return normalise_text(path.read_bytes().decode("utf-8"))
 
 
 def parse_env_text(text: str, path: Path) -> EnvFile:
@@ -55,7 +60,10 @@ def parse_env_text(text: str, path: Path) -> EnvFile:
     entries: list[Entry] = []
     problems: list[Problem] = []
     for binding in parse_stream(io.StringIO(text)):
-        line_no = binding.original.line
+        # python-dotenv starts a binding at the blank lines before it; count the line of its text.
+        original = binding.original.string
+        blank = original[: len(original) - len(original.lstrip())]
+        line_no = binding.original.line + blank.count("\n")
         if binding.error:
             shown = binding.original.string.strip()
             problems.append(

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from drfc.config.convert import Invalid, check_positions, convert
 from drfc.config.envfile import EnvFile, chain_lookup, expand, parse_env_file, parse_env_text, references
-from drfc.config.model import Config, Source, WorkerConfig
+from drfc.config.model import MASK, Config, Source, WorkerConfig, mask_url
 from drfc.config.problems import Problem
 from drfc.config.schema import (
     DRFC_COMPUTED_NAMES,
@@ -37,6 +37,7 @@ from drfc.config.schema import (
     RaceType,
     Settings,
     VarSpec,
+    is_secret,
     spec_by_key,
     specs,
 )
@@ -134,6 +135,7 @@ class _Loader:
         self.flags = {k.strip(): v for k, v in options.overrides.items()}
         self.env_over = {k: v for k, v in environ.items() if k in spec_by_key()}
         self.base = {"DR_DIR": str(home)}
+        self.experiment_where: dict[str, Any] = {"key": "DR_EXPERIMENT_NAME"}
 
     # --- orchestration ----------------------------------------------------------------------------
     def run(self) -> Inspection:
@@ -192,7 +194,7 @@ class _Loader:
         if src is None:
             return {"key": key}
         if src.kind == "flag":
-            return {"key": key, "file": None}
+            return {"key": f"--set {key}", "file": None}  # located as "flag", like an unknown --set key
         return {"key": key, "file": src.file, "line": src.line}
 
     # --- files ------------------------------------------------------------------------------------
@@ -204,10 +206,13 @@ class _Loader:
 
     def experiment(self, system: EnvFile) -> str | None:
         name = self.options.experiment or self.environ.get("DR_EXPERIMENT_NAME")
+        # Where the name came from, so a problem with it points at the flag, the variable or the line.
+        self.experiment_where = {"key": "--experiment" if self.options.experiment else "DR_EXPERIMENT_NAME"}
         if not name:
             for entry in system.entries:
                 if entry.key == "DR_EXPERIMENT_NAME":
                     name = entry.raw.strip()
+                    self.experiment_where = {"key": entry.key, "file": entry.file, "line": entry.line}
         if not name:
             return None
         folder = self.home / "experiments" / name
@@ -215,8 +220,8 @@ class _Loader:
             available = sorted(p.name for p in (self.home / "experiments").glob("*") if p.is_dir())
             self.error(
                 f"experiment {name!r} has no folder {folder}",
-                key="DR_EXPERIMENT_NAME",
                 valid=", ".join(available) if available else "create experiments/<name>/ with a run.env",
+                **self.experiment_where,
             )
         return name
 
@@ -234,7 +239,7 @@ class _Loader:
             path = self.home / "experiments" / experiment / "run.env"
             if not path.is_file():
                 if (path.parent).is_dir():
-                    self.error(f"experiment {experiment!r} has no run.env ({path})", key="DR_EXPERIMENT_NAME")
+                    self.error(f"experiment {experiment!r} has no run.env ({path})", **self.experiment_where)
                 return None
             return path
         path = self.home / "run.env"
@@ -348,7 +353,13 @@ class _Loader:
             value = convert(spec, self.resolved[spec.key])
             if isinstance(value, Invalid):
                 failed.add(spec.key)
-                self.error(value.message, value=self.resolved[spec.key], valid=value.valid, **self.where(spec.key))
+                source = self.sources.get(spec.key)
+                if source is not None and source.kind == "default" and failed & set(references(spec.default or "")):
+                    value = _fallback(spec)  # a default built from a bad value: that value is already reported
+                    typed[spec.attr] = value
+                    continue
+                shown = _shown(spec, self.resolved[spec.key])
+                self.error(value.message, value=shown, valid=value.valid, **self.where(spec.key))
                 value = _fallback(spec)
             typed[spec.attr] = value
         return typed, failed
@@ -366,7 +377,8 @@ class _Loader:
                 valid="set DR_REMOTE_MINIO_URL=http://host:9000 in system.env",
                 **self.where("DR_CLOUD"),
             )
-        if purpose != "evaluation" and s.race_type == RaceType.HEAD_TO_MODEL:
+        # "any" (config show/get/set) applies no run-kind rule: an evaluation run.env must stay usable.
+        if purpose == "training" and s.race_type == RaceType.HEAD_TO_MODEL:
             self.error(
                 "HEAD_TO_MODEL can only be evaluated, not trained",
                 value=s.race_type.value,
@@ -468,6 +480,13 @@ class _Loader:
 
 def envfile_kind(envfile: EnvFile, home: Path) -> Literal["system", "run"]:
     return "system" if envfile.path == home / "system.env" else "run"
+
+
+def _shown(spec: VarSpec, text: str) -> str:
+    """``text`` as a problem may print it: secrets masked, also a password inside a URL."""
+    if is_secret(spec.key):
+        return MASK
+    return mask_url(text) if spec.check == "url" else text
 
 
 def _fallback(spec: VarSpec) -> Any:

@@ -34,9 +34,11 @@ class Problem:
         return self.severity == "error"
 
     def location(self, base: Path | None = None) -> str:
-        """``run.env:12`` style location, relative to ``base`` when possible."""
+        """``run.env:12`` style location, relative to ``base`` when possible; "" when it has none."""
         if self.file is None:
-            return "flag" if self.key and self.key.startswith("--") else "environment"
+            if not self.key:
+                return ""  # about the set-up as a whole (no home, no system.env), not one value
+            return "flag" if self.key.startswith("--") else "environment"
         return file_line(self.file, self.line, base)
 
     def render(self, base: Path | None = None) -> str:
@@ -47,7 +49,7 @@ class Problem:
             if self.value is not None:
                 subject += f"={self.value!r}"
             subject += ": "
-        text = f"{where}: {subject}{self.message}"
+        text = f"{where}: {subject}{self.message}" if where else f"{subject}{self.message}"
         if self.valid:
             text += f" (valid: {self.valid})"
         return text
@@ -55,7 +57,7 @@ class Problem:
     def to_dict(self, base: Path | None = None) -> dict[str, object]:
         return {
             "severity": self.severity,
-            "location": self.location(base),
+            "location": self.location(base) or None,
             "file": str(self.file) if self.file else None,
             "line": self.line,
             "key": self.key,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from drfc.config.edit import set_values, write_atomic
-from drfc.config.envfile import read_text
+from drfc.config.envfile import normalise_text, parse_env_text
 from drfc.config.load import LoadOptions, config_error, inspect_config
 from drfc.config.model import MASK
 from drfc.config.schema import DRFC_COMPUTED_NAMES, is_secret, spec_by_key
@@ -51,12 +51,14 @@ def apply_settings(
     before = inspect_config(options, env)
     if before.system_file is None or before.run_file is None:
         raise config_error(before)
+    originals = {path: _raw_text(path) for path in (before.system_file, before.run_file)}
     files: dict[Path, dict[str, str]] = {}
     for key, value in values.items():
-        path = _file_for(key, target, before.sources, before.system_file, before.run_file)
+        path = _file_for(key, target, originals, before.system_file, before.run_file)
         files.setdefault(path, {})[key] = value
-    texts = {path: set_values(read_text(path) if path.exists() else "", changes) for path, changes in files.items()}
-    after = inspect_config(options, env, replacements=texts)
+    # Edit the text as stored (BOM and CRLF kept); validate its normalised form, as the loader reads it.
+    texts = {path: set_values(originals[path], changes) for path, changes in files.items()}
+    after = inspect_config(options, env, replacements={p: normalise_text(t) for p, t in texts.items()})
     old = {(p.key, p.message) for p in before.errors}
     introduced = [p for p in after.errors if (p.key, p.message) not in old or p.key in values]
     if introduced:
@@ -73,13 +75,26 @@ def apply_settings(
     ]
 
 
-def _file_for(key: str, target: Target, sources: Mapping[str, object], system_file: Path, run_file: Path) -> Path:
+def _raw_text(path: Path) -> str:
+    if not path.exists():
+        return ""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot edit {path}: it is not UTF-8 text ({exc.reason})") from None
+
+
+def _file_for(key: str, target: Target, texts: Mapping[Path, str], system_file: Path, run_file: Path) -> Path:
+    """The file to edit: the one whose definition of ``key`` takes effect (run file over system.env).
+
+    Decided from the files themselves, not from the effective source, which is the environment or a
+    flag when one of those overrides the file value.
+    """
     if target == "system":
         return system_file
     if target == "run":
         return run_file
-    source = sources.get(key)
-    file = getattr(source, "file", None)
-    if isinstance(file, Path) and file in (system_file, run_file):
-        return file
+    for path in (run_file, system_file):
+        if any(e.key == key for e in parse_env_text(normalise_text(texts[path]), path).entries):
+            return path
     return system_file if spec_by_key()[key].scope == "system" else run_file

@@ -55,6 +55,15 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return template
 
 
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.1``, ``path.2``...: never an existing file, so no backup replaces another."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
 def initialise(
     options: InitOptions,
     detect_gpu: Callable[[], tuple[bool, str]],
@@ -90,7 +99,7 @@ def initialise(
             if not options.force:
                 result.kept.append(target)
                 continue
-            backup = target.with_name(f"{target.name}.bak-{stamp}")
+            backup = _free_name(target.with_name(f"{target.name}.bak-{stamp}"))
             shutil.copy2(target, backup)
             result.backups.append(backup)
         target.parent.mkdir(parents=True, exist_ok=True)
