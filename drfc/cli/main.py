@@ -230,8 +230,11 @@ def render_error(exc: DrfcError, ui: UI) -> None:
 
 def handle_errors(ctx: click.Context, call: Callable[[], Any]) -> Any:
     """Map every failure of a command to a message and an exit code; nowhere else does this."""
-    app = ctx.obj if isinstance(ctx.obj, App) else None
-    debug = (app.options.debug if app else False) or os.environ.get("DRFC_DEBUG", "") not in ("", "0")
+
+    def debug() -> bool:
+        """Read when an error is handled: the root callback stores the options only once it ran."""
+        app = ctx.obj if isinstance(ctx.obj, App) else None
+        return (app.options.debug if app else False) or os.environ.get("DRFC_DEBUG", "") not in ("", "0")
 
     def ui() -> UI:
         if isinstance(ctx.obj, App):
@@ -241,7 +244,7 @@ def handle_errors(ctx: click.Context, call: Callable[[], Any]) -> Any:
         return UI()
 
     def traceback_if_debug() -> None:
-        if debug:
+        if debug():
             import traceback
 
             traceback.print_exc()

@@ -17,7 +17,6 @@ Run = Callable[..., Result]
 
 #: drfc/cli/main.py handle_errors() reads ctx.obj for --debug before the root callback has created the App,
 #: so only DRFC_DEBUG=1 turns tracebacks on. Strict: these start passing (and must be unmarked) once fixed.
-DEBUG_FLAG_BUG = pytest.mark.xfail(strict=True, reason="--debug is read before ctx.obj exists (drfc/cli/main.py)")
 
 
 @pytest.fixture
@@ -117,7 +116,6 @@ def test_missing_home_directory(drfc_cli: Run, tmp_path: Path) -> None:
     assert str((tmp_path / "nope").resolve()) in text and "not a directory" in text
 
 
-@DEBUG_FLAG_BUG
 def test_debug_shows_the_traceback(drfc_cli: Run, home: Path) -> None:
     result = drfc_cli("--debug", "--dir", str(home), "config", "get", "workrs")
     assert result.exit_code == 3
@@ -161,7 +159,7 @@ def test_json_failure_lists_every_configuration_problem(drfc_cli: Run, home: Pat
     assert any("DR_CAR_COLOR='Pink'" in p for p in error["problems"])
 
 
-@pytest.mark.parametrize("debug", [False, pytest.param(True, marks=DEBUG_FLAG_BUG)])
+@pytest.mark.parametrize("debug", [False, True])
 def test_unexpected_exception_exits_1_with_the_rerun_hint(
     drfc_cli: Run, home: Path, monkeypatch: pytest.MonkeyPatch, debug: bool
 ) -> None:

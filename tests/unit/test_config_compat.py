@@ -183,14 +183,7 @@ def _template_keys() -> set[str]:
 @pytest.mark.parametrize(
     "key",
     [
-        pytest.param(
-            s.key,
-            marks=pytest.mark.xfail(
-                strict=True, reason="defaults/template-system.env has no (commented) DR_DROA_DEBUG line yet"
-            ),
-        )
-        if s.key == "DR_DROA_DEBUG"
-        else s.key
+        s.key
         for s in specs()
         if not s.secret  # secrets are never suggested in a template: they come from the environment
     ],
