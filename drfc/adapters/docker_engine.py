@@ -85,7 +85,7 @@ def _tar(files: Mapping[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in files.items():
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(name.lstrip("/"))
             info.size = len(data)
             info.mode = 0o644
             info.mtime = int(time.time())
@@ -247,8 +247,12 @@ class DockerEngine:
         container = self._call(
             f"creating container {spec.name}", lambda: self.client.containers.create(**container_kwargs(spec))
         )
-        for copy in spec.files:
-            self._put(container, copy.directory, _tar(copy.files), spec.name)
+        try:
+            for copy in spec.files:
+                self._put(container, copy.directory, _tar(copy.files), spec.name)
+        except BaseException:
+            self.remove(str(container.id))  # never leave a half-prepared container behind
+            raise
         return str(container.id)
 
     def _put(self, container: Any, directory: str, data: bytes, name: str) -> None:

@@ -40,7 +40,11 @@ class Mount:
 
 @dataclass(frozen=True)
 class FileCopy:
-    """Files put into the container before it starts (works with remote engines, unlike bind mounts)."""
+    """Files put into the container before it starts (works with remote engines, unlike bind mounts).
+
+    ``files`` maps paths relative to ``directory`` to contents; ``directory`` must exist in the image,
+    so copy into ``/`` with full relative paths when the target folders may be missing.
+    """
 
     directory: str
     files: Mapping[str, bytes]
@@ -50,7 +54,7 @@ class FileCopy:
 class ContainerSpec:
     name: str
     image: str
-    command: tuple[str, ...] | str | None
+    command: tuple[str, ...] | str | None  # a tuple is argv; the SDK would split a plain string on spaces
     labels: Mapping[str, str]
     environment: Mapping[str, str] = field(default_factory=dict)
     network: str | None = None

@@ -73,6 +73,7 @@ def describe(spec: ContainerSpec, *, mask: bool = True) -> dict[str, Any]:
             if key in SECRET_ENV or "SECRET" in key or "PASSWORD" in key:
                 env[key] = "********"
     command = spec.command if isinstance(spec.command, str) or spec.command is None else " ".join(spec.command)
+    # a one-element tuple is one argv entry: the image's `bash -c` runs it as a whole command line
     return {
         "name": spec.name,
         "role": spec.role,
@@ -131,7 +132,7 @@ def trainer_hyperparameters(cfg: Config, user: Mapping[str, Any]) -> dict[str, s
             pretrained_checkpoint=s.local_s3_pretrained_checkpoint.value,
         )
     merged = {**core, **user}
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in merged.items()}
+    return {key: str(value) for key, value in merged.items()}  # str(), as the SageMaker SDK writes them
 
 
 def trainer_spec(cfg: Config, hyperparameters: Mapping[str, Any], credentials: Credentials | None) -> ContainerSpec:
@@ -165,7 +166,7 @@ def trainer_spec(cfg: Config, hyperparameters: Mapping[str, Any], credentials: C
     return ContainerSpec(
         name=f"drfc-{cfg.run_id}-{hostname}",
         image=cfg.simapp_image,
-        command="train",
+        command=("train",),
         labels=run_labels(cfg, "trainer", 0),
         environment=env,
         network=cfg.network,
@@ -173,7 +174,7 @@ def trainer_spec(cfg: Config, hyperparameters: Mapping[str, Any], credentials: C
         hostname=hostname,
         gpu=cfg.gpu_image,
         device_ids=gpu_ids if cfg.gpu_image else (),
-        files=(FileCopy(CONFIG_DIR, config_files),),
+        files=(FileCopy("/", {f"{CONFIG_DIR.strip('/')}/{name}": data for name, data in config_files.items()}),),
         log_driver="awslogs" if s.cloud_watch_enable else None,
         log_options=cloudwatch_options(cfg) if s.cloud_watch_enable else {},
     )
@@ -258,7 +259,7 @@ def robomaker_spec(
     return ContainerSpec(
         name=f"drfc-{cfg.run_id}-robomaker-{worker.index}",
         image=cfg.simapp_image,
-        command=f"/opt/ml/code/run.sh {mode} distributed_training.launch.py",
+        command=(f"/opt/ml/code/run.sh {mode} distributed_training.launch.py",),
         labels=run_labels(cfg, "robomaker", worker.index),
         environment=env,
         network=cfg.network,

@@ -6,11 +6,9 @@ to a MinIO stand-in reachable as ``http://minio:9000`` on a fresh bridge network
 has to behave like the real ``awsdeepracercommunity/deepracer-simapp`` image: S3 objects and formats,
 log lines, exit codes and signal behaviour of contract §8 (shared/reference/simapp-contract.md).
 
-Two defects of the current plan/adapter are worked around in ``as_started`` and pinned by strict
-xfail tests, so that fixing them turns those tests into failures that ask for the workaround to go:
-
-* a string command is split on spaces by the Docker SDK, so ``bash -c`` hands run.sh no arguments;
-* the trainer's config files are copied into /opt/ml/input/config, a directory the image lacks.
+Two defects this suite found in the plan are pinned by tests that start planned specs unchanged:
+a string command split on spaces by the Docker SDK (``bash -c`` then gave run.sh no arguments), and
+config files copied into /opt/ml/input/config, a directory the image lacks.
 """
 
 from __future__ import annotations
@@ -44,7 +42,6 @@ from drfc.config.model import Config
 from drfc.core.containers import ContainerSpec, FileCopy, Mount
 from drfc.core.params import dump_yaml
 from drfc.core.training_plan import Credentials, TrainingPlan, plan_training
-from drfc.errors import NotFoundError
 from tests.support.s3server import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.s3]
@@ -209,23 +206,8 @@ def drfc_home(path: Path) -> Path:
 
 
 def as_started(spec: ContainerSpec, env: dict[str, str]) -> ContainerSpec:
-    """The planned spec plus test labels and stand-in knobs, with the two known plan defects worked around.
-
-    * ``command``: one argv element, as DRfC's compose does (``command: ["${ROBOMAKER_COMMAND}"]``);
-    * config files: copied into ``/`` with their full paths, which creates the missing directories.
-    """
-    command = (spec.command,) if isinstance(spec.command, str) else spec.command
-    files = tuple(
-        FileCopy("/", {f"{copy.directory.strip('/')}/{name}": data for name, data in copy.files.items()})
-        for copy in spec.files
-    )
-    return replace(
-        spec,
-        labels={**spec.labels, **TEST_LABELS},
-        environment={**spec.environment, **env},
-        command=command,
-        files=files,
-    )
+    """The planned spec plus test labels and stand-in knobs; nothing else is changed."""
+    return replace(spec, labels={**spec.labels, **TEST_LABELS}, environment={**spec.environment, **env})
 
 
 @dataclass
@@ -558,7 +540,7 @@ def test_trainer_without_the_program_override_fails_like_the_real_image(make_run
 def test_trainer_without_a_config_file_exits_2(make_run: Callable[..., Run]) -> None:
     run = make_run()
     copy = run.plan.trainer.files[0]
-    files = {name: data for name, data in copy.files.items() if name != "inputdataconfig.json"}
+    files = {name: data for name, data in copy.files.items() if not name.endswith("/inputdataconfig.json")}
     trainer = replace(run.plan.trainer, files=(FileCopy(copy.directory, files),))
     run.start(trainer)
 
@@ -669,7 +651,7 @@ def test_run_sh_picks_worker_index_config_and_launch_file(make_run: Callable[...
     multi = {
         "multi_config": [{"config_file": f"training_params_{n}.yaml", "world_name": f"world{n}"} for n in (1, 2, 3)]
     }
-    spec = replace(third, command="/opt/ml/code/run.sh multi no_such.launch.py")
+    spec = replace(third, command=("/opt/ml/code/run.sh multi no_such.launch.py",))
     run.start(spec, MULTI_CONFIG=json.dumps(multi))
 
     assert run.wait(spec) == 1
@@ -686,7 +668,7 @@ def test_run_sh_picks_worker_index_config_and_launch_file(make_run: Callable[...
         env = {k: v for k, v in original.environment.items() if k != "DOCKER_REPLICA_SLOT"}
         elected = replace(
             original,
-            command="/opt/ml/code/run.sh multi no_such.launch.py",
+            command=("/opt/ml/code/run.sh multi no_such.launch.py",),
             environment=env,
             mounts=(Mount(str(comms), "/mnt/comms"),),
         )
@@ -745,7 +727,7 @@ def test_evaluation_rewrites_coach_checkpoint_and_writes_metrics_simtrace_and_vi
     robomaker = run.plan.workers[0]
     env = {k: v for k, v in robomaker.environment.items() if not k.startswith("SAGEMAKER_SHARED_")}
     env.update(MODEL_S3_BUCKET=BUCKET, MODEL_S3_PREFIX=prefix, S3_YAML_NAME="evaluation_params.yaml")
-    evaluator = replace(robomaker, command="/opt/ml/code/run.sh run evaluation.launch.py", environment=env)
+    evaluator = replace(robomaker, command=("/opt/ml/code/run.sh run evaluation.launch.py",), environment=env)
     run.start(evaluator)
 
     assert run.wait(evaluator) == 143
@@ -779,11 +761,6 @@ def test_evaluation_rewrites_coach_checkpoint_and_writes_metrics_simtrace_and_vi
 # ----------------------------------------------------------------------------- known plan defects
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the Docker SDK splits a string command: bash -c gives run.sh no arguments",
-)
 def test_planned_worker_command_reaches_run_sh_intact(make_run: Callable[..., Run]) -> None:
     run = make_run(workers=3)
     second = run.plan.workers[1]
@@ -792,9 +769,6 @@ def test_planned_worker_command_reaches_run_sh_intact(make_run: Callable[..., Ru
     assert "Using ROS_DOMAIN_ID=1 for worker 1" in log
 
 
-@pytest.mark.xfail(
-    strict=True, raises=NotFoundError, reason="put_archive needs an existing /opt/ml/input/config; the image has none"
-)
 def test_planned_trainer_config_files_can_be_copied_in(make_run: Callable[..., Run]) -> None:
     run = make_run()
     trainer = run.plan.trainer
