@@ -124,9 +124,11 @@ def sync_summary(ui: UI, result: SyncResult, *, direction: str, source: str, tar
         rows = [
             (a.kind, a.key, human_bytes(a.size) if a.size else "", a.reason) for a in result.actions if a.kind != "skip"
         ]
-        ui.table(("Action", "Key", "Size", "Why"), rows, title=f"dry run: {source} → {target}")
+        if rows:  # an empty table says nothing the closing line does not
+            ui.table(("Action", "Key", "Size", "Why"), rows, title=f"dry run: {source} → {target}")
+        planned = data["uploaded"] if direction == "upload" else data["downloaded"]
         ui.info(
-            f"dry run: would {direction} {data.get('uploaded', 0) or data.get('downloaded', 0)} file(s), "
+            f"dry run: would {direction} {planned} file(s), "
             f"delete {data['deleted']}, skip {data['skipped']} unchanged; nothing was changed"
         )
         return

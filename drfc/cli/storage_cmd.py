@@ -115,13 +115,14 @@ def ls(app: App, prefix: str, recursive: bool) -> None:
     from drfc.core.storage_service import local_target, split_listing
 
     cfg = app.config()
-    listed = app.store(local_target(cfg)).list(prefix.rstrip("/"), folder=bool(prefix))
-    folders, objects = ([], listed) if recursive else split_listing(listed, prefix)
+    folder = prefix.strip("/")  # "", "/", "a", "a/" and "/a/" all name a folder (or the bucket root)
+    listed = app.store(local_target(cfg)).list(folder, folder=bool(folder))
+    folders, objects = ([], listed) if recursive else split_listing(listed, folder)
     if app.ui.json_mode:
         app.ui.json(
             {
                 "bucket": cfg.settings.local_s3_bucket,
-                "prefix": prefix,
+                "prefix": folder,
                 "folders": folders,
                 "objects": [{"key": o.key, "size": o.size, "last_modified": o.last_modified} for o in objects],
             }
@@ -129,4 +130,5 @@ def ls(app: App, prefix: str, recursive: bool) -> None:
         return
     rows = [("", "PRE", f) for f in folders]
     rows += [(str(o.last_modified or "")[:19], human_bytes(o.size), o.key) for o in objects]
-    app.ui.table(("Modified", "Size", "Key"), rows, title=f"s3://{cfg.settings.local_s3_bucket}/{prefix}")
+    title = f"s3://{cfg.settings.local_s3_bucket}/{folder + '/' if folder else ''}"
+    app.ui.table(("Modified", "Size", "Key"), rows, title=title)

@@ -53,7 +53,7 @@ def local_target(cfg: Config) -> S3Target:
             cfg.s3_endpoint_host,
             s.aws_app_region,
             s.local_s3_profile,
-            f"remote MinIO at {cfg.s3_endpoint_host}",
+            "remote MinIO",  # messages add the endpoint themselves: "remote MinIO (http://nas:9000)"
             "check DR_REMOTE_MINIO_URL in system.env and that the server is up",
         )
     profile = None if s.local_s3_profile == "default" else s.local_s3_profile
@@ -92,8 +92,10 @@ def minio_spec(cfg: Config, access_key: str, secret_key: str) -> ContainerSpec:
 
 def require_managed(cfg: Config) -> None:
     if not cfg.uses_managed_minio:
+        target = local_target(cfg)
+        where = f"{target.label} at {target.endpoint_url}" if target.endpoint_url else target.label
         raise ConfigError(
-            f"DR_CLOUD={cfg.settings.cloud.value} keeps models in {local_target(cfg).label}; drfc runs no store for it",
+            f"DR_CLOUD={cfg.settings.cloud.value} keeps models in {where}; drfc runs no store for it",
             hint="the local store is only used with DR_CLOUD=local or azure",
         )
 
@@ -159,12 +161,15 @@ def start_storage(
             engine.run(spec)
             outcome.container, outcome.created, outcome.started = spec.name, True, True
     if not wait_live(endpoint, LIVE_TIMEOUT):
-        tail = ""
+        detail = ""
         if outcome.container:
-            tail = engine.logs(outcome.container, tail=15).strip()
+            try:
+                tail = engine.logs(outcome.container, tail=15).strip()
+                detail = f"; its last log lines:\n{tail}" if tail else ""
+            except NotFoundError:  # removed behind our back: say so rather than fail on the logs
+                detail = f"; its container {outcome.container} no longer exists (removed by something else?)"
         raise RunFailedError(
-            f"the local store did not answer at {endpoint} within {LIVE_TIMEOUT:.0f}s"
-            + (f"; its last log lines:\n{tail}" if tail else ""),
+            f"the local store did not answer at {endpoint} within {LIVE_TIMEOUT:.0f}s{detail}",
             hint="see `docker logs " + (outcome.container or MINIO_CONTAINER) + "`",
         )
     outcome.bucket_created = store.ensure_bucket()
