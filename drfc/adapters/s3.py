@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -150,6 +150,12 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def checksum_mode() -> Literal["when_supported", "when_required"]:
+    """botocore's request checksum setting: ``when_supported`` unless DRFC_S3_CHECKSUMS says otherwise."""
+    mode = os.environ.get("DRFC_S3_CHECKSUMS", "").strip().lower()
+    return "when_required" if mode == "when_required" else "when_supported"
+
+
 class S3Store:
     """Typed S3 verbs for one :class:`~drfc.core.storage.S3Target`; safe to share between threads.
 
@@ -192,8 +198,10 @@ class S3Store:
             read_timeout=READ_TIMEOUT,
             retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
             max_pool_connections=FILE_WORKERS * TRANSFER_CONCURRENCY,
-            # S3-compatible stores (older MinIO) reject the newer default checksum trailers.
-            request_checksum_calculation="when_required",
+            # Streaming CRC32 trailers (botocore's default) avoid a separate SHA-256 pass over every body
+            # on plain-HTTP endpoints such as the local MinIO; S3-compatible servers too old for them
+            # can be served with DRFC_S3_CHECKSUMS=when_required.
+            request_checksum_calculation=checksum_mode(),
             response_checksum_validation="when_required",
             user_agent_extra=f"drfc/{__version__}",
         )
@@ -670,7 +678,7 @@ class S3Store:
             if not isinstance(first, DrfcError):
                 first = self.translate(first, "transfer")
             note = (
-                f"\n{done} of {len(transfers)} transfers completed before the failure"
+                f"; {done} of {len(transfers)} transfers completed before the failure"
                 f"{f' ({len(failures)} failed)' if len(failures) > 1 else ''}; "
                 "running the same command again finishes the rest"
             )
