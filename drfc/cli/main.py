@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,6 +17,8 @@ from drfc import __version__
 from drfc.errors import ConfigError, DrfcError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from drfc.adapters.docker_engine import DockerEngine
     from drfc.adapters.s3 import S3Store
     from drfc.config.load import Purpose
@@ -27,16 +27,28 @@ if TYPE_CHECKING:
     from drfc.ui import UI
 
 
-@dataclass
 class GlobalOptions:
-    home: Path | None = None
-    run_env: Path | None = None
-    experiment: str | None = None
-    json: bool = False
-    debug: bool = False
-    quiet: bool = False
-    verbose: int = 0
-    overrides: dict[str, str] = field(default_factory=dict)
+    """The root group's options (a plain class: importing dataclasses would slow `drfc --help`)."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        run_env: Path | None = None,
+        experiment: str | None = None,
+        json: bool = False,
+        debug: bool = False,
+        quiet: bool = False,
+        verbose: int = 0,
+        overrides: dict[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.run_env = run_env
+        self.experiment = experiment
+        self.json = json
+        self.debug = debug
+        self.quiet = quiet
+        self.verbose = verbose
+        self.overrides = dict(overrides or {})
 
 
 class App:
@@ -135,10 +147,10 @@ class DrfcGroup(click.Group):
 @click.option(
     "--dir",
     "home",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     help="DRfC home holding system.env and run.env. [env var: DR_DIR; default: current directory]",
 )
-@click.option("--run-env", type=click.Path(dir_okay=False, path_type=Path), help="Run file to use instead of run.env.")
+@click.option("--run-env", type=click.Path(dir_okay=False), help="Run file to use instead of run.env.")
 @click.option("-e", "--experiment", help="Use experiments/NAME/. [env var: DR_EXPERIMENT_NAME]")
 @click.option(
     "--set",
@@ -155,8 +167,8 @@ class DrfcGroup(click.Group):
 @click.pass_context
 def cli(
     ctx: click.Context,
-    home: Path | None,
-    run_env: Path | None,
+    home: str | None,
+    run_env: str | None,
     experiment: str | None,
     overrides: dict[str, str],
     json_mode: bool,
@@ -171,7 +183,20 @@ def cli(
     """
     if isinstance(ctx.obj, App):  # injected by tests
         return
-    ctx.obj = App(GlobalOptions(home, run_env, experiment, json_mode, debug, quiet, verbose, dict(overrides)))
+    from pathlib import Path
+
+    ctx.obj = App(
+        GlobalOptions(
+            Path(home) if home else None,
+            Path(run_env) if run_env else None,
+            experiment,
+            json_mode,
+            debug,
+            quiet,
+            verbose,
+            overrides,
+        )
+    )
 
 
 def json_option(func: Any) -> Any:

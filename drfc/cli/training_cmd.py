@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -85,6 +83,8 @@ def print_plan(app: App, plan: TrainingPlan, *, dry_run: bool) -> None:
 
 
 def with_start_label(spec: ContainerSpec, start_id: str) -> ContainerSpec:
+    import dataclasses
+
     from drfc.core.training import START_LABEL
 
     return dataclasses.replace(spec, labels={**spec.labels, START_LABEL: start_id})
@@ -126,6 +126,8 @@ def start_training(app: App, wipe: bool, force: bool, dry_run: bool, follow: str
 
 
 def _local_hyperparameters(cfg: Config) -> dict[str, Any]:
+    import json
+
     path = cfg.custom_files_dir / "hyperparameters.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -145,6 +147,7 @@ def _dry_credentials(cfg: Config) -> Credentials | None:
 
 
 def _start(app: App, cfg: Config, *, wipe: bool, assume_yes: bool, timeout: float) -> Any:
+    import json
     import time
 
     from drfc.adapters.docker_containers import ContainersBackend
