@@ -24,6 +24,8 @@ import pytest
 
 from tests.support.s3server import S3Server
 
+pytest_plugins = ["tests.support.drfc_home"]
+
 if TYPE_CHECKING:
     import docker
 

@@ -13,23 +13,13 @@ stops and removes the one it started. It restores nothing else.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import socket
-import tempfile
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import boto3
 import docker
 import pytest
-from click.testing import CliRunner, Result
-from drfc.cli.main import cli
+from tests.support.drfc_home import Home
 
 pytestmark = pytest.mark.docker
 
@@ -39,8 +29,6 @@ HOST_ENDPOINT = "http://localhost:9000"
 BUCKET = "bucket"
 PREFIX = "custom_files"
 CUSTOM_FILES = ("hyperparameters.json", "model_metadata.json", "reward_function.py")
-LOCK_FILE = Path(tempfile.gettempdir()) / "drfc-tests-port-9000.lock"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 LIST_FROM_A_CONTAINER = """
 import json, os, boto3
@@ -48,110 +36,6 @@ s3 = boto3.client("s3", endpoint_url="http://minio:9000", region_name="us-east-1
 keys = [o["Key"] for o in s3.list_objects_v2(Bucket=os.environ["BUCKET"]).get("Contents", [])]
 print(json.dumps(keys))
 """
-
-
-# ----------------------------------------------------------------------------- helpers and fixtures
-
-
-def port_answers(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def remove_managed_minio(client: docker.DockerClient) -> None:
-    """Remove the drfc-minio container, by name or by drfc's storage labels, whoever started it."""
-    found = {c.id: c for c in client.containers.list(all=True, filters={"name": f"^/{CONTAINER}$"})}
-    labelled = client.containers.list(all=True, filters={"label": ["drfc.kind=storage", "drfc.role=minio"]})
-    found.update({c.id: c for c in labelled})
-    for container in found.values():
-        with contextlib.suppress(docker.errors.NotFound):
-            container.remove(force=True, v=True)
-
-
-@pytest.fixture
-def port_9000(docker_client: docker.DockerClient) -> Iterator[None]:
-    """Exclusive use of host port 9000 and of the drfc-minio container for one test."""
-    LOCK_FILE.touch(exist_ok=True)
-    with open(LOCK_FILE, "r+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process on this machine waits here
-        try:
-            remove_managed_minio(docker_client)
-            deadline = time.monotonic() + 10
-            while port_answers(9000) and time.monotonic() < deadline:
-                time.sleep(0.2)  # docker-proxy of a just-removed container may linger briefly
-            if port_answers(9000):
-                reason = "host port 9000 is in use by something other than drfc's MinIO container"
-                if IN_CI:
-                    pytest.fail(reason, pytrace=False)
-                pytest.skip(reason)
-            yield
-        finally:
-            remove_managed_minio(docker_client)
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def profile_keys(credentials: Path, profile: str = "minio") -> tuple[str, str]:
-    import configparser
-
-    parser = configparser.RawConfigParser()
-    parser.read(credentials, encoding="utf-8")
-    return parser.get(profile, "aws_access_key_id"), parser.get(profile, "aws_secret_access_key")
-
-
-@dataclass
-class Home:
-    path: Path
-    credentials: Path
-    runner: CliRunner = field(default_factory=CliRunner)
-
-    def run(self, *args: str) -> Result:
-        result = self.runner.invoke(cli, ["--dir", str(self.path), *args])
-        assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
-        assert "Traceback" not in result.output
-        return result
-
-    def ok(self, *args: str) -> Result:
-        result = self.run(*args)
-        assert result.exit_code == 0, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        return result
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.ok(*args, "--json").stdout)
-
-    @property
-    def keys(self) -> tuple[str, str]:
-        return profile_keys(self.credentials)
-
-    def s3(self) -> Any:
-        access, secret = self.keys
-        return boto3.client(
-            "s3",
-            endpoint_url=HOST_ENDPOINT,
-            aws_access_key_id=access,
-            aws_secret_access_key=secret,
-            region_name="us-east-1",
-        )
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standin_images: dict[str, str], port_9000: None) -> Home:
-    for name in list(os.environ):
-        if name.startswith("DR_") or name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    credentials = tmp_path / "aws" / "credentials"
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws" / "config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
-    made = Home(tmp_path / "home", credentials)
-    made.ok("init", "--cpu")
-    assert credentials.is_file(), "drfc init creates the minio profile for the local store"
-    assert standin_images["minio"] == "minio/minio:drfc-standin"
-    made.ok("config", "set", "DR_MINIO_IMAGE=drfc-standin")
-    assert made.ok("config", "get", "DR_MINIO_IMAGE").stdout.strip() == "drfc-standin"
-    return made
 
 
 def local_tree(root: Path) -> dict[str, bytes]:

@@ -1,0 +1,96 @@
+"""`drfc start-training` / `stop-training` on the real engine (containers backend) with the stand-ins.
+
+The home is the README's default: `drfc init --cpu`, local MinIO (the stand-in image), nothing
+uploaded yet. `start-training` must start the store, upload the custom files, start the trainer and
+the workers; the simapp stand-in then trains a few iterations for real.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import docker
+import pytest
+from tests.support.drfc_home import Home
+
+pytestmark = pytest.mark.docker
+
+PREFIX = "rl-deepracer-sagemaker"
+
+
+def small_run(home: Home, workers: int) -> None:
+    home.ok("config", "set", f"DR_WORKERS={workers}")
+    path = home.path / "custom_files" / "hyperparameters.json"
+    data = json.loads(path.read_text())
+    data.update(term_cond_max_episodes=3, num_episodes_between_training=4)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def run_containers(client: docker.DockerClient, run_id: int = 0) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": ["drfc.kind=training", f"drfc.run-id={run_id}"]})
+
+
+def wait_for_key(s3: Any, key: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if s3.list_objects_v2(Bucket="bucket", Prefix=key).get("KeyCount", 0):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{key} never appeared")
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_start_trains_and_stop_leaves_nothing(home: Home, docker_client: docker.DockerClient, workers: int) -> None:
+    small_run(home, workers)
+    started = home.run("start-training", "--follow", "none", "--json")
+    assert started.exit_code == 0, started.stderr
+    assert "starting the local store" in started.stderr and "uploading custom_files" in started.stderr
+    plan = json.loads(started.stdout)
+    assert [c["role"] for c in plan["containers"]] == ["trainer"] + ["robomaker"] * workers
+
+    containers = {c.name: c for c in run_containers(docker_client)}
+    assert set(containers) == {c["name"] for c in plan["containers"]}
+    for planned in plan["containers"]:
+        attrs = containers[planned["name"]].attrs
+        env = dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+        for key, value in planned["environment"].items():
+            if value != "********":
+                assert env[key] == value, key
+        assert {k: v for k, v in attrs["Config"]["Labels"].items() if k in planned["labels"]} == planned["labels"]
+        if planned["role"] == "robomaker":
+            bindings = attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+            assert int(bindings[0]["HostPort"]) == planned["ports"]["8080"]
+            assert attrs["HostConfig"]["Init"] is True
+
+    s3 = home.s3()
+    wait_for_key(s3, f"{PREFIX}/ip/ip.json")
+    wait_for_key(s3, f"{PREFIX}/model/.finished")
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="bucket", Prefix=PREFIX)["Contents"]}
+    assert f"{PREFIX}/model/model_3.pb" in keys  # the checkpoints advanced to the last iteration
+    assert f"{PREFIX}/training_params.yaml" in keys and f"{PREFIX}/reward_function.py" in keys
+    metrics = {f"{PREFIX}/metrics/TrainingMetrics.json"} | {
+        f"{PREFIX}/metrics/TrainingMetrics_{k}.json" for k in range(1, workers)
+    }
+    assert metrics <= keys  # every worker wrote its metrics
+
+    stopped = home.json("stop-training")
+    assert {u["name"] for u in stopped["stopped"]} == {c["name"] for c in plan["containers"]}
+    assert run_containers(docker_client) == []
+    again = home.ok("stop-training")
+    assert "nothing running" in again.stderr
+
+
+def test_refusals_before_anything_is_created(home: Home, docker_client: docker.DockerClient) -> None:
+    small_run(home, 1)
+    home.ok("start-training", "--follow", "none")
+    second = home.run("start-training", "--follow", "none")
+    assert second.exit_code == 5 and "already has" in second.stderr  # the same run id is taken
+    home.ok("stop-training")
+    exists = home.run("start-training", "--follow", "none")
+    assert exists.exit_code == 5 and "--wipe" in exists.stderr  # the model prefix holds a model
+    assert run_containers(docker_client) == []
+    gpu = home.run("--set", "DR_SIMAPP_VERSION=6.0.4-gpu", "start-training", "-w", "-f")
+    assert gpu.exit_code == 13 and "NVIDIA" in gpu.stderr
+    assert run_containers(docker_client) == []
