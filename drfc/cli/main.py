@@ -228,6 +228,7 @@ def _register() -> None:
     cli.add_command(files_cmd.download_custom_files)
     cli.add_command(training_cmd.start_training)
     cli.add_command(training_cmd.stop_training)
+    cli.add_command(training_cmd.increment_training)
 
 
 _register()

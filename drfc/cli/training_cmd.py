@@ -250,3 +250,51 @@ def stop_training(app: App, grace: int) -> None:
         app.ui.success(f"stopped run {cfg.run_id}: " + ", ".join(u.name for u in stopped))
     else:
         app.ui.info(f"run {cfg.run_id} has nothing running")
+
+
+@click.command("increment-training")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-w", "--wipe", is_flag=True, help="Also empty the new model prefix in the bucket if it holds anything.")
+@click.option("-p", "--prefix", "new_prefix", help="Name of the new model (default: the next number).")
+@click.option("-d", "--delimiter", default="-", show_default=True, help="Separator before the number.")
+@json_option
+@click.pass_obj
+def increment_training(app: App, force: bool, wipe: bool, new_prefix: str | None, delimiter: str) -> None:
+    """Continue from the current model: it becomes the pretrained one, training goes on under a new name.
+
+    Edits the active run file (as `config set` does): DR_LOCAL_S3_PRETRAINED_PREFIX, DR_LOCAL_S3_PRETRAINED
+    and DR_LOCAL_S3_MODEL_PREFIX.
+    """
+    from drfc.core.configset import apply_settings
+    from drfc.core.increment import next_name
+    from drfc.errors import AbortedError, ConfigError
+
+    cfg = app.config()
+    old = cfg.settings.local_s3_model_prefix
+    try:
+        new = new_prefix or next_name(old, delimiter)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if new == old:
+        raise ConfigError(f"the new model prefix equals the current one ({old})", hint="pass another name with -p")
+    question = f"Train {new} starting from {old}?"
+    if not app.ui.confirm(question, assume_yes=force):
+        raise AbortedError("nothing was changed", hint="pass -f to skip the question")
+    values = {"DR_LOCAL_S3_PRETRAINED_PREFIX": old, "DR_LOCAL_S3_PRETRAINED": "True", "DR_LOCAL_S3_MODEL_PREFIX": new}
+    changes = apply_settings(app.load_options("any"), values, "run")
+    wiped = 0
+    if wipe:
+        from drfc.core.storage_service import local_target
+
+        store = app.store(local_target(cfg))
+        if not store.prefix_is_empty(new):
+            where = f"s3://{cfg.settings.local_s3_bucket}/{new}/"
+            if not app.ui.confirm(f"Delete everything under {where}?", assume_yes=force):
+                raise AbortedError(f"{where} was not wiped (the run file was already updated)")
+            wiped = store.delete_prefix(new)
+    if app.ui.json_mode:
+        app.ui.json({"from": old, "to": new, "file": str(changes[0].file), "wiped": wiped})
+        return
+    app.ui.success(f"training continues from {old} as {new} ({changes[0].file})")
+    if wiped:
+        app.ui.info(f"deleted {wiped} object(s) under {new}/")
