@@ -94,3 +94,20 @@ def test_refusals_before_anything_is_created(home: Home, docker_client: docker.D
     gpu = home.run("--set", "DR_SIMAPP_VERSION=6.0.4-gpu", "start-training", "-w", "-f")
     assert gpu.exit_code == 13 and "NVIDIA" in gpu.stderr
     assert run_containers(docker_client) == []
+
+
+def test_logs_are_found_by_label(home: Home, docker_client: docker.DockerClient) -> None:
+    small_run(home, 2)
+    home.ok("start-training", "--follow", "none")
+    wait_for_key(home.s3(), f"{PREFIX}/model/.finished")
+    trainer = home.ok("logs", "sagemaker", "-a").stdout
+    assert "Invoking user script" in trainer and "Reporting training SUCCESS" in trainer
+    second = home.ok("logs", "robomaker", "-n", "2", "--all").stdout
+    assert "Using ROS_DOMAIN_ID=1 for worker 1" in second  # worker 2 has rollout index 1
+    missing = home.run("logs", "robomaker", "-n", "7")
+    assert (
+        missing.exit_code == 6 and "no Robomaker worker 7" in missing.stderr and "drfc-0-robomaker-1" in missing.stderr
+    )
+    home.ok("stop-training")
+    gone = home.run("logs", "sagemaker")
+    assert gone.exit_code == 6 and "drfc start-training" in gone.stderr
