@@ -218,7 +218,7 @@ def json_option(func: Any) -> Any:
 
 
 def _register() -> None:
-    from drfc.cli import config_cmd, files_cmd, init_cmd, logs_cmd, storage_cmd, training_cmd
+    from drfc.cli import config_cmd, files_cmd, init_cmd, logs_cmd, status_cmd, storage_cmd, training_cmd
 
     cli.add_command(init_cmd.init)
     cli.add_command(config_cmd.config)
@@ -230,6 +230,7 @@ def _register() -> None:
     cli.add_command(training_cmd.stop_training)
     cli.add_command(training_cmd.increment_training)
     cli.add_command(logs_cmd.logs)
+    cli.add_command(status_cmd.status)
 
 
 _register()

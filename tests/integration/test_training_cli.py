@@ -111,3 +111,41 @@ def test_logs_are_found_by_label(home: Home, docker_client: docker.DockerClient)
     home.ok("stop-training")
     gone = home.run("logs", "sagemaker")
     assert gone.exit_code == 6 and "drfc start-training" in gone.stderr
+
+
+def test_status_reads_progress_and_reports_failures(home: Home, docker_client: docker.DockerClient) -> None:
+    small_run(home, 2)
+    home.ok("start-training", "--follow", "none")
+    wait_for_key(home.s3(), f"{PREFIX}/model/.finished")
+    report = home.json("status")
+    run = next(r for r in report["runs"] if r["run_id"] == 0)
+    assert run["model_prefix"] == PREFIX and run["failures"] == []
+    assert {c["role"] for c in run["containers"]} == {"trainer", "robomaker"}
+    progress = run["progress"]
+    assert progress["iteration"] == 3 and progress["finished"] is True
+    assert sum(w["episodes"] for w in progress["workers"]) == 3 * 4  # iterations x episodes per iteration
+    home.ok("stop-training")
+
+    # A trainer that logs a simapp exception and still exits 0, as the real one often does.
+    line = '{"simapp_exception": {"message": "Model metadata does not exist", "errorCode": "400"}}'
+    docker_client.containers.run(
+        "drfc-standin/base:latest",
+        ["sh", "-c", f"echo '{line}'; echo 'ERROR: FAULT_CODE: 0'"],
+        detach=True,
+        labels={
+            "drfc.managed": "true",
+            "drfc.kind": "training",
+            "drfc.role": "trainer",
+            "drfc.run-id": "7",
+            "drfc.worker": "0",
+            "drfc.model-prefix": "broken-model",
+            "drfc.home": "/elsewhere",
+        },
+    ).wait(timeout=30)
+    failed = home.run("status", "--json")
+    assert failed.exit_code == 30
+    broken = next(r for r in json.loads(failed.stdout)["runs"] if r["run_id"] == 7)
+    assert broken["failures"] == ["the trainer reported: Model metadata does not exist (error code 400)"]
+    assert broken["progress"] is None  # another home's bucket is not read
+    text = home.run("status")
+    assert text.exit_code == 30 and "Model metadata does not exist" in text.stderr

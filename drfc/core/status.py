@@ -1,0 +1,88 @@
+"""What `drfc status` reports about a run, computed from S3 objects and logs (pure functions)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_EXCEPTION = re.compile(r'\{"simapp_exception":\s*(\{.*\})\s*\}')
+
+
+def iteration_of(coach_checkpoint: str) -> int | None:
+    """``12_Step-3456.ckpt`` -> 12 (the number of the last checkpoint written)."""
+    head = coach_checkpoint.strip().split("_", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+@dataclass
+class WorkerProgress:
+    worker: int
+    episodes: int = 0
+    evaluations: int = 0
+    last_progress: float | None = None
+    last_reward: float | None = None
+    last_status: str | None = None
+
+
+def worker_progress(worker: int, document: bytes | str) -> WorkerProgress:
+    """Episode counts and the latest episode from a TrainingMetrics JSON (simapp format)."""
+    progress = WorkerProgress(worker)
+    try:
+        data = json.loads(document)
+    except ValueError:
+        return progress
+    records = [m for m in (data.get("metrics") or []) if isinstance(m, dict)]
+    training = [m for m in records if m.get("phase") == "training"]
+    progress.episodes = len(training)
+    progress.evaluations = len(records) - len(training)
+    if training:
+        last = training[-1]
+        progress.last_progress = _number(last.get("completion_percentage"))
+        progress.last_reward = _number(last.get("reward_score"))
+        progress.last_status = last.get("episode_status")
+    return progress
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def simapp_failure(log: str) -> str | None:
+    """The message of the last ``simapp_exception`` line in a log: the trainer may exit 0 after one."""
+    found = None
+    for match in _EXCEPTION.finditer(log):
+        try:
+            found = json.loads(match.group(1))
+        except ValueError:
+            continue
+    if not found:
+        return None
+    message = found.get("message") or "unknown error"
+    code = found.get("errorCode")
+    return f"{message}" + (f" (error code {code})" if code else "")
+
+
+@dataclass
+class RunProgress:
+    iteration: int | None = None
+    best_checkpoint: str | None = None
+    last_checkpoint: str | None = None
+    finished: bool = False
+    workers: list[WorkerProgress] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "best_checkpoint": self.best_checkpoint,
+            "last_checkpoint": self.last_checkpoint,
+            "finished": self.finished,
+            "workers": [w.__dict__ for w in self.workers],
+        }
+
+
+def metrics_key(metrics_prefix: str, worker_index: int) -> str:
+    """Worker 1 (rollout 0) writes TrainingMetrics.json, worker k+1 writes TrainingMetrics_k.json."""
+    suffix = "" if worker_index <= 1 else f"_{worker_index - 1}"
+    return f"{metrics_prefix}/TrainingMetrics{suffix}.json"
