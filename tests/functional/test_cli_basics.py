@@ -3,41 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 import drfc
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from drfc.cli.main import cli
 
 Run = Callable[..., Result]
-
-#: drfc/cli/main.py handle_errors() reads ctx.obj for --debug before the root callback has created the App,
-#: so only DRFC_DEBUG=1 turns tracebacks on. Strict: these start passing (and must be unmarked) once fixed.
-
-
-@pytest.fixture
-def drfc_cli(tmp_path: Path) -> Run:
-    """Invoke ``drfc`` with no DR_* variables from the caller's shell and a private AWS credentials file."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DR_")}
-        clean.update(DRFC_DEBUG=None, COLUMNS="400", AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"))
-        clean.update(env or {})
-        return CliRunner().invoke(cli, list(args), env=clean)
-
-    return run
-
-
-@pytest.fixture
-def home(tmp_path: Path, drfc_cli: Run) -> Path:
-    path = tmp_path / "home"
-    result = drfc_cli("--dir", str(path), "init", "--cpu")
-    assert result.exit_code == 0, result.output
-    return path
 
 
 def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -3,42 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-from drfc.cli.main import cli
+from click.testing import Result
 from drfc.config.model import MASK
 from drfc.config.schema import spec_by_key, specs
 
 Run = Callable[..., Result]
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "drfc-home"
 JSON_SCALARS = (bool, int, float, str, type(None))
-
-
-@pytest.fixture
-def drfc_cli(tmp_path: Path) -> Run:
-    """Invoke ``drfc`` with no DR_* variables from the caller's shell and a private AWS credentials file."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> Result:
-        clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DR_")}
-        clean.update(DRFC_DEBUG=None, COLUMNS="400", AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "aws-credentials"))
-        clean.update(env or {})
-        return CliRunner().invoke(cli, list(args), env=clean)
-
-    return run
-
-
-@pytest.fixture
-def home(tmp_path: Path, drfc_cli: Run) -> Path:
-    path = tmp_path / "home"
-    result = drfc_cli("--dir", str(path), "init", "--cpu")
-    assert result.exit_code == 0, result.output
-    return path
 
 
 @pytest.fixture
