@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from drfc.cli.main import App, json_option
+
+if TYPE_CHECKING:
+    from drfc.core.storage_service import StartOutcome
 
 
 @click.group()
@@ -12,7 +17,7 @@ def storage() -> None:
     """The local MinIO store (DR_CLOUD=local or azure)."""
 
 
-def ensure_storage(app: App) -> None:
+def ensure_storage(app: App) -> StartOutcome:
     """Start the managed MinIO if needed; shared by `storage start` and `start-training`."""
     from drfc.adapters.minio_admin import wait_live
     from drfc.cli.render import PullBar
@@ -20,7 +25,7 @@ def ensure_storage(app: App) -> None:
 
     cfg = app.config()
     with PullBar(app.ui, cfg.minio_image) as bar:
-        return_value = start_storage(
+        return start_storage(
             cfg,
             app.docker(),
             app.store(local_target(cfg)),
@@ -28,7 +33,6 @@ def ensure_storage(app: App) -> None:
             reporter=bar,
             wait_live=wait_live,
         )
-    app.last_storage = return_value  # type: ignore[attr-defined]
 
 
 @storage.command()
@@ -36,9 +40,8 @@ def ensure_storage(app: App) -> None:
 @click.pass_obj
 def start(app: App) -> None:
     """Start MinIO (pulling its image if needed), wait until it answers, create the bucket."""
-    ensure_storage(app)
+    outcome = ensure_storage(app)
     cfg = app.config()
-    outcome = app.last_storage  # type: ignore[attr-defined]
     if app.ui.json_mode:
         app.ui.json({"endpoint": cfg.s3_endpoint_host, "bucket": cfg.settings.local_s3_bucket, **outcome.to_dict()})
         return
