@@ -41,6 +41,16 @@ def wait_for_key(s3: Any, key: str, timeout: float = 90) -> None:
     raise AssertionError(f"{key} never appeared")
 
 
+def wait_trainer_exit(client: docker.DockerClient, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        trainers = [c for c in run_containers(client) if c.labels.get("drfc.role") == "trainer"]
+        if trainers and all(c.status == "exited" for c in trainers):
+            return
+        time.sleep(0.5)
+    raise AssertionError("the trainer did not exit")
+
+
 @pytest.mark.parametrize("workers", [1, 3])
 def test_start_trains_and_stop_leaves_nothing(home: Home, docker_client: docker.DockerClient, workers: int) -> None:
     small_run(home, workers)
@@ -100,6 +110,7 @@ def test_logs_are_found_by_label(home: Home, docker_client: docker.DockerClient)
     small_run(home, 2)
     home.ok("start-training", "--follow", "none")
     wait_for_key(home.s3(), f"{PREFIX}/model/.finished")
+    wait_trainer_exit(docker_client)  # it logs its last lines after writing .finished
     trainer = home.ok("logs", "sagemaker", "-a").stdout
     assert "Invoking user script" in trainer and "Reporting training SUCCESS" in trainer
     second = home.ok("logs", "robomaker", "-n", "2", "--all").stdout
@@ -117,13 +128,18 @@ def test_status_reads_progress_and_reports_failures(home: Home, docker_client: d
     small_run(home, 2)
     home.ok("start-training", "--follow", "none")
     wait_for_key(home.s3(), f"{PREFIX}/model/.finished")
-    report = home.json("status")
-    run = next(r for r in report["runs"] if r["run_id"] == 0)
+    deadline = time.monotonic() + 60
+    while True:  # a worker may write its last metrics just after the trainer wrote .finished
+        run = next(r for r in home.json("status")["runs"] if r["run_id"] == 0)
+        progress = run["progress"]
+        episodes = sum(w["episodes"] for w in progress["workers"])
+        if episodes == 3 * 4 or time.monotonic() > deadline:  # iterations x episodes per iteration
+            break
+        time.sleep(0.5)
+    assert episodes == 3 * 4 and len(progress["workers"]) == 2
     assert run["model_prefix"] == PREFIX and run["failures"] == []
     assert {c["role"] for c in run["containers"]} == {"trainer", "robomaker"}
-    progress = run["progress"]
     assert progress["iteration"] == 3 and progress["finished"] is True
-    assert sum(w["episodes"] for w in progress["workers"]) == 3 * 4  # iterations x episodes per iteration
     home.ok("stop-training")
 
     # A trainer that logs a simapp exception and still exits 0, as the real one often does.
