@@ -23,8 +23,7 @@ def show(app: App, show_all: bool) -> None:
 
     With --json, one object mapping each DR_* name to its typed value.
     """
-    from drfc.config.model import MASK, mask_url
-    from drfc.config.schema import is_secret, specs
+    from drfc.config.schema import specs
 
     cfg = app.config()
     values = cfg.typed_values()
@@ -38,14 +37,7 @@ def show(app: App, show_all: bool) -> None:
             continue
         source = cfg.sources.get(spec.key)
         rows.append((spec.key, _display(value), source.describe(cfg.home) if source else "not set"))
-    for key, value in cfg.computed().items():
-        if key == "DR_DIR" or key == "DR_CONFIG":
-            shown = value
-        elif isinstance(value, str) and is_secret(key):
-            shown = MASK
-        else:
-            shown = mask_url(value) if isinstance(value, str) else value
-        rows.append((key, _display(shown), "computed"))
+    rows += [(key, _display(values[key]), "computed") for key in cfg.computed()]
     title = f"{cfg.system_file} + {cfg.run_file}"
     if cfg.experiment:
         title += f" (experiment {cfg.experiment})"
@@ -121,6 +113,7 @@ def validate(ctx: click.Context, purpose: str, no_custom_files: bool) -> None:
 @click.pass_obj
 def get(app: App, key: str) -> None:
     """Print the effective value of KEY (DR_ prefix optional)."""
+    from drfc.config.problems import suggest
     from drfc.config.schema import spec_by_key
     from drfc.errors import ConfigError
 
@@ -128,7 +121,7 @@ def get(app: App, key: str) -> None:
     cfg = app.config()
     values = cfg.typed_values()
     if name not in values:
-        raise ConfigError(f"{name} is not a drfc setting", hint=_suggest(name, spec_by_key()))
+        raise ConfigError(f"{name} is not a drfc setting", hint=suggest(name, spec_by_key()))
     value = values[name]
     if app.ui.json_mode:
         app.ui.json({name: value})
@@ -170,10 +163,3 @@ def set_(app: App, assignments: tuple[str, ...], target: str) -> None:
         ui.success(f"{change.key}={change.shown} in {change.file}")
         if change.overridden_by:
             ui.warning(f"{change.key} is also set by {change.overridden_by}, which takes precedence")
-
-
-def _suggest(name: str, known: dict[str, Any]) -> str | None:
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
-    return f"did you mean {close[0]}?" if close else None

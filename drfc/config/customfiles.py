@@ -8,14 +8,13 @@ before anything is uploaded or started.
 from __future__ import annotations
 
 import ast
-import difflib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drfc.config.problems import Problem
+from drfc.config.problems import Problem, suggest
 
 HYPERPARAMETERS = "hyperparameters.json"
 MODEL_METADATA = "model_metadata.json"
@@ -107,13 +106,18 @@ def _load_json(path: Path, problems: list[Problem]) -> tuple[Any, str] | None:
 
 
 def check_hyperparameters(path: Path) -> list[Problem]:
+    return _hyperparameters(path)[0]
+
+
+def _hyperparameters(path: Path) -> tuple[list[Problem], dict[str, Any] | None]:
+    """Problems of the file, and its contents when they are a JSON object."""
     problems: list[Problem] = []
     loaded = _load_json(path, problems)
     if loaded is None:
-        return problems
+        return problems, None
     data, text = loaded
     if not isinstance(data, dict):
-        return [Problem("must be a JSON object of name: value pairs", file=path, line=1)]
+        return [Problem("must be a JSON object of name: value pairs", file=path, line=1)], None
     known = [*NUMERIC_HYPERPARAMETERS, *TEXT_HYPERPARAMETERS]
     for key, value in data.items():
         where: dict[str, Any] = {"file": path, "line": line_of(text, key), "key": key, "value": json.dumps(value)}
@@ -126,12 +130,12 @@ def check_hyperparameters(path: Path) -> list[Problem]:
             if not isinstance(value, str) or value.lower() not in allowed:
                 problems.append(Problem("is not an accepted value", valid=", ".join(allowed), **where))
         else:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.7)
-            hint = f"did you mean {close[0]}?" if close else None
             problems.append(
-                Problem("is not a hyperparameter the simapp reads", valid=hint, severity="warning", **where)
+                Problem(
+                    "is not a hyperparameter the simapp reads", valid=suggest(key, known), severity="warning", **where
+                )
             )
-    return problems
+    return problems, data
 
 
 def check_model_metadata(path: Path, hyperparameters: dict[str, Any] | None = None) -> list[Problem]:
@@ -307,14 +311,7 @@ def validate_custom_files(directory: Path) -> list[Problem]:
                 valid="run `drfc init` or `drfc download-custom-files`",
             )
         ]
-    hyper_path = directory / HYPERPARAMETERS
-    problems = check_hyperparameters(hyper_path)
-    hyper: dict[str, Any] | None = None
-    try:
-        loaded = json.loads(hyper_path.read_text(encoding="utf-8-sig"))
-        hyper = loaded if isinstance(loaded, dict) else None
-    except (OSError, ValueError):
-        pass
+    problems, hyper = _hyperparameters(directory / HYPERPARAMETERS)
     problems += check_model_metadata(directory / MODEL_METADATA, hyper)
     problems += check_reward_function(directory / REWARD_FUNCTION)
     return problems

@@ -18,7 +18,6 @@ keys for worker N only, starting from the run's values each time.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from typing import Any, Literal
 from drfc.config.convert import Invalid, check_positions, convert
 from drfc.config.envfile import EnvFile, chain_lookup, expand, parse_env_file, parse_env_text, references
 from drfc.config.model import MASK, Config, Source, WorkerConfig, mask_url
-from drfc.config.problems import Problem
+from drfc.config.problems import Problem, suggest
 from drfc.config.schema import (
     DRFC_COMPUTED_NAMES,
     LEGACY_NAMES,
@@ -338,9 +337,7 @@ class _Loader:
 
     @staticmethod
     def suggest(key: str) -> str | None:
-        names = [s.key for s in specs()]
-        close = difflib.get_close_matches(key, names, n=1, cutoff=0.7)
-        return f"did you mean {close[0]}?" if close else None
+        return suggest(key, spec_by_key())
 
     # --- typing ----------------------------------------------------------------------------------
     def convert_all(self) -> tuple[dict[str, Any], set[str]]:

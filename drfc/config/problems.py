@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """``did you mean X?`` for the closest candidate, or None when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.7)
+    return f"did you mean {close[0]}?" if close else None
 
 
 def file_line(path: Path, line: int | None, base: Path | None = None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from drfc.config.edit import set_values, write_atomic
 from drfc.config.envfile import normalise_text, parse_env_text
 from drfc.config.load import LoadOptions, config_error, inspect_config
 from drfc.config.model import MASK
+from drfc.config.problems import suggest
 from drfc.config.schema import DRFC_COMPUTED_NAMES, is_secret, spec_by_key
 from drfc.errors import ConfigError
 
@@ -46,8 +46,7 @@ def apply_settings(
         if key in DRFC_COMPUTED_NAMES:
             raise ConfigError(f"{key} is computed by drfc and cannot be set")
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.7)
-            raise ConfigError(f"{key} is not a drfc setting", hint=f"did you mean {close[0]}?" if close else None)
+            raise ConfigError(f"{key} is not a drfc setting", hint=suggest(key, known))
     before = inspect_config(options, env)
     if before.system_file is None or before.run_file is None:
         raise config_error(before)

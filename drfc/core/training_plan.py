@@ -175,8 +175,7 @@ def trainer_spec(cfg: Config, hyperparameters: Mapping[str, Any], credentials: C
         gpu=cfg.gpu_image,
         device_ids=gpu_ids if cfg.gpu_image else (),
         files=(FileCopy("/", {f"{CONFIG_DIR.strip('/')}/{name}": data for name, data in config_files.items()}),),
-        log_driver="awslogs" if s.cloud_watch_enable else None,
-        log_options=cloudwatch_options(cfg) if s.cloud_watch_enable else {},
+        **logging(cfg),
     )
 
 
@@ -189,6 +188,13 @@ def run_labels(cfg: Config, role: Role, worker: int, kind: str = "training") -> 
         model_prefix=cfg.settings.local_s3_model_prefix,
         home=str(cfg.home),
     )
+
+
+def logging(cfg: Config) -> dict[str, Any]:
+    """The log driver arguments of a spec: CloudWatch when DR_CLOUD_WATCH_ENABLE, Docker's default otherwise."""
+    if not cfg.settings.cloud_watch_enable:
+        return {}
+    return {"log_driver": "awslogs", "log_options": cloudwatch_options(cfg)}
 
 
 def cloudwatch_options(cfg: Config) -> dict[str, str]:
@@ -268,8 +274,7 @@ def robomaker_spec(
         gpu=cfg.gpu_image,
         device_ids=gpu_ids if cfg.gpu_image else (),
         init=True,
-        log_driver="awslogs" if s.cloud_watch_enable else None,
-        log_options=cloudwatch_options(cfg) if s.cloud_watch_enable else {},
+        **logging(cfg),
     )
 
 
