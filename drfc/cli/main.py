@@ -294,6 +294,14 @@ def handle_errors(ctx: click.Context, call: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         ui().error("interrupted")
         raise click.exceptions.Exit(130) from None
+    except BrokenPipeError:
+        # The reader went away (`drfc ... | head`): exit quietly, as for SIGPIPE, without a flush error at exit.
+        import contextlib
+        import sys
+
+        with contextlib.suppress(OSError, ValueError):  # stdout is not a real file (e.g. under a test runner)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.exceptions.Exit(141) from None
     except Exception as exc:
         traceback_if_debug()
         u = ui()

@@ -72,3 +72,19 @@ def test_keyboard_interrupt_inside_a_command_maps_to_130(monkeypatch, tmp_path: 
     result = CliRunner().invoke(cli, ["--dir", str(tmp_path), "config", "show"], env=env)
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
+
+
+def test_a_closed_stdout_pipe_is_not_reported_as_a_bug(tmp_path: Path) -> None:
+    env = {**os.environ, "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "creds")}
+    assert CliRunner().invoke(cli, ["--dir", str(tmp_path), "init", "--cpu"], env=env).exit_code == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drfc", "--dir", str(tmp_path), "config", "show", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `| head` exiting before drfc writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=20) == 141
+    assert "bug" not in err and "Traceback" not in err and "BrokenPipe" not in err
