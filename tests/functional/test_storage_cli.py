@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner, Result
 from drfc.adapters.docker_engine import DockerEngine
 from drfc.cli.main import App, GlobalOptions, cli
+from tests.support.drfc_home import isolate_environment, local_tree
 from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, free_port
 
 pytestmark = pytest.mark.s3
@@ -75,15 +76,6 @@ def remote_state(client: Any, bucket: str = BUCKET) -> dict[str, tuple[int, str]
     return state
 
 
-def local_tree(root: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for folder, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(folder, name)
-            found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return found
-
-
 def parse_json(result: Result) -> Any:
     assert result.stdout.strip(), f"no JSON on stdout; stderr:\n{result.stderr}"
     return json.loads(result.stdout)
@@ -122,21 +114,6 @@ class Home:
     @property
     def custom_files(self) -> Path:
         return self.path / "custom_files"
-
-
-def isolate_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No host AWS files, DR_* variables or cache; returns the credentials file drfc will read."""
-    for name in list(os.environ):
-        if name.startswith("DR_") or (name.startswith("AWS_") and name != "AWS_EC2_METADATA_DISABLED"):
-            monkeypatch.delenv(name)
-    credentials = tmp_path / "aws" / "credentials"
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws" / "config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")  # rich tables: no wrapped or truncated keys
-    monkeypatch.delenv("CI", raising=False)  # nothing in drfc depends on it; keep output plain
-    return credentials
 
 
 def make_home(tmp_path: Path, endpoint: str, credentials: Path, experiment: str | None = None) -> Home:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import docker
 import pytest
-from tests.support.drfc_home import Home
+from tests.support.drfc_home import Home, local_tree
 
 pytestmark = pytest.mark.docker
 
@@ -36,15 +35,6 @@ s3 = boto3.client("s3", endpoint_url="http://minio:9000", region_name="us-east-1
 keys = [o["Key"] for o in s3.list_objects_v2(Bucket=os.environ["BUCKET"]).get("Contents", [])]
 print(json.dumps(keys))
 """
-
-
-def local_tree(root: Path) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for folder, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(folder, name)
-            found[path.relative_to(root).as_posix()] = path.read_bytes()
-    return found
 
 
 def live(url: str = f"{HOST_ENDPOINT}/minio/health/live") -> int:

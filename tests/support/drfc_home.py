@@ -112,17 +112,33 @@ class Home:
         )
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standin_images: dict[str, str], port_9000: None) -> Home:
+def local_tree(root: Path) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found
+
+
+def isolate_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No host AWS files, DR_* variables or cache; returns the credentials file drfc will read."""
     for name in list(os.environ):
-        if name.startswith("DR_") or name.startswith("AWS_"):
+        if name.startswith("DR_") or (name.startswith("AWS_") and name != "AWS_EC2_METADATA_DISABLED"):
             monkeypatch.delenv(name)
     credentials = tmp_path / "aws" / "credentials"
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws" / "config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables: no wrapped or truncated keys
+    monkeypatch.delenv("CI", raising=False)  # nothing in drfc depends on it; keep output plain
+    return credentials
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standin_images: dict[str, str], port_9000: None) -> Home:
+    credentials = isolate_environment(tmp_path, monkeypatch)
     made = Home(tmp_path / "home", credentials)
     made.ok("init", "--cpu")
     assert credentials.is_file(), "drfc init creates the minio profile for the local store"
