@@ -156,6 +156,34 @@ class DroaError(DrfcError):
     exit_code = 40
 
 
+class DroaUnreachableError(DroaError):
+    """The DRoA site (env.js), its API or its Cognito endpoints do not answer."""
+
+
+class DroaAuthError(DroaError):
+    """Sign-in was refused: wrong password, unknown user, or a challenge only the web UI can answer."""
+
+
+class DroaCredentialsExpiredError(DroaError):
+    """The API still calls the temporary credentials expired after one automatic refresh."""
+
+
+class DroaRequestError(DroaError):
+    """The DRoA API answered with an HTTP error; ``status`` is its code, the message is DRoA's."""
+
+    def __init__(self, message: str, *, status: int = 0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class DroaImportError(DroaError):
+    """A model cannot be imported: pre-flight problems, or the import ended in ERROR (its reason attached)."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems or [])
+
+
 class InterruptedByUser(DrfcError):
     """Ctrl-C; raised after cleanup so the boundary exits 130."""
 
@@ -182,5 +210,10 @@ ALL_ERRORS: tuple[type[DrfcError], ...] = (
     S3TransferError,
     RunFailedError,
     DroaError,
+    DroaUnreachableError,
+    DroaAuthError,
+    DroaCredentialsExpiredError,
+    DroaRequestError,
+    DroaImportError,
     InterruptedByUser,
 )
