@@ -160,7 +160,9 @@ class S3Store:
     """Typed S3 verbs for one :class:`~drfc.core.storage.S3Target`; safe to share between threads.
 
     ``cache_dir`` is where sync checksums are remembered (default: the user cache
-    folder); ``persist_checksums=False`` keeps them in memory only.
+    folder); ``persist_checksums=False`` keeps them in memory only. ``session`` is a
+    boto3 session to use instead of one built from the target's profile: temporary
+    credentials that come from elsewhere (DeepRacer on AWS's identity pool).
     """
 
     def __init__(
@@ -169,10 +171,12 @@ class S3Store:
         *,
         cache_dir: Path | None = None,
         persist_checksums: bool = True,
+        session: boto3.session.Session | None = None,
     ) -> None:
         self.target = target
         self._cache_dir = cache_dir
         self._persist = persist_checksums
+        self._session = session
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -189,7 +193,7 @@ class S3Store:
         return self._client
 
     def _build_client(self) -> Any:
-        session = boto3.session.Session(
+        session = self._session or boto3.session.Session(
             profile_name=self.target.profile or None,
             region_name=self.target.region or None,
         )
