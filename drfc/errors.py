@@ -18,6 +18,7 @@ code  meaning
 5     conflict: something already exists or is already running
 6     something required was not found
 7     aborted: a confirmation was declined
+8     a model cannot be exported as asked (its files in S3 are inconsistent)
 10    Docker Engine not reachable
 11    a Docker Engine operation failed
 12    an image could not be pulled
@@ -82,6 +83,12 @@ class AbortedError(DrfcError):
     """The user declined a confirmation."""
 
     exit_code = 7
+
+
+class UploadError(DrfcError):
+    """A model cannot be exported as asked: its files in S3 are damaged or contradict each other."""
+
+    exit_code = 8
 
 
 class DockerUnavailableError(DrfcError):
@@ -198,6 +205,7 @@ ALL_ERRORS: tuple[type[DrfcError], ...] = (
     ConflictError,
     NotFoundError,
     AbortedError,
+    UploadError,
     DockerUnavailableError,
     DockerError,
     ImagePullError,
