@@ -479,6 +479,75 @@ class S3Store:
         with self._errors("copy to", key=dst_key):
             self.client.copy(source, self.target.bucket, dst_key, Callback=on_bytes, Config=transfer_config())
 
+    def credentials_id(self) -> str | None:
+        """The access key id this store signs with (an identifier, not a secret); None without credentials."""
+        with self._errors("connect"):
+            session = boto3.session.Session(
+                profile_name=self.target.profile or None, region_name=self.target.region or None
+            )
+            credentials = session.get_credentials()
+        return str(credentials.access_key) if credentials is not None else None
+
+    def shares_endpoint_with(self, other: S3Store) -> bool:
+        """True when ``other``'s objects can be copied server-side by this store: same S3 service, same keys.
+
+        Any two AWS S3 endpoints count as one service (CopyObject works across regions).
+        """
+        if other is self:
+            return True
+        with self._lock:
+            cache: dict[int, bool] = self.__dict__.setdefault("_shares", {})
+            if id(other) in cache:
+                return cache[id(other)]
+
+        def service(store: S3Store) -> str:
+            url = str(store.client.meta.endpoint_url).rstrip("/")
+            host = url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+            return "aws" if host.endswith(".amazonaws.com") else url
+
+        shared = service(self) == service(other) and self.credentials_id() == other.credentials_id()
+        with self._lock:
+            cache[id(other)] = shared
+        return shared
+
+    def copy_from(
+        self,
+        source: S3Store,
+        src_key: str,
+        dst_key: str,
+        *,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        """Copy one object of another store here: server-side when possible, else streamed through this
+        machine (one GET feeding a multipart upload, no temporary file). A failure leaves no partial object."""
+        if self.shares_endpoint_with(source):
+            self.copy(src_key, dst_key, src_bucket=source.target.bucket, on_bytes=on_bytes)
+            return
+        with source._errors("read", key=src_key):
+            body = source.client.get_object(Bucket=source.target.bucket, Key=src_key)["Body"]
+        try:
+            reader = _SourceReader(body, source, src_key)
+            with self._errors("upload to", key=dst_key):
+                self.client.upload_fileobj(
+                    reader, self.target.bucket, dst_key, Callback=on_bytes, Config=transfer_config()
+                )
+        finally:
+            body.close()
+
+    def digest(self, key: str) -> str:
+        """SHA-256 (hex) of the object's content, read in 1 MiB blocks (to verify a copy whose ETag differs)."""
+        import hashlib
+
+        hasher = hashlib.sha256()
+        with self._errors("read", key=key):
+            body = self.client.get_object(Bucket=self.target.bucket, Key=key)["Body"]
+            try:
+                for block in body.iter_chunks(1024 * 1024):
+                    hasher.update(block)
+            finally:
+                body.close()
+        return hasher.hexdigest()
+
     def delete_keys(self, keys: Iterable[str]) -> int:
         """Delete exactly these keys (never a prefix), 1000 per request; returns how many were asked."""
         wanted = builtins.list(dict.fromkeys(keys))
@@ -706,3 +775,26 @@ class S3Store:
                 raise S3TransferError(f"could not delete local file {action.path}: {exc.strerror}") from exc
             if progress is not None:
                 progress.file_done(action)
+
+
+class _SourceReader:
+    """A non-seekable reader over a GET body whose failures name the source object, not the target."""
+
+    def __init__(self, body: Any, store: S3Store, key: str) -> None:
+        self._body = body
+        self._store = store
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return bytes(self._body.read(size if size >= 0 else None))
+        except DrfcError:
+            raise
+        except Exception as exc:
+            raise self._store.translate(exc, "read", key=self._key) from exc

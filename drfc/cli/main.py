@@ -231,6 +231,13 @@ def _register() -> None:
     cli.add_command(training_cmd.increment_training)
     cli.add_command(logs_cmd.logs)
     cli.add_command(status_cmd.status)
+    from drfc.cli import upload_cmd
+
+    cli.add_command(upload_cmd.upload)
+    cli.add_command(upload_cmd.upload, name="upload-model")
+    cli.add_command(upload_cmd.car)
+    cli.add_command(upload_cmd.download_model)
+    cli.add_command(upload_cmd.increment_upload_model)
 
 
 _register()
