@@ -186,13 +186,13 @@ def has_drfc_label(labels: dict[str, str] | None) -> bool:
 class DockerLeftovers:
     """Remembers which Docker objects exist, then removes the new ones that carry a ``drfc.*`` label.
 
-    Covers services, containers (a container also carries its image's labels, so one made from a
+    Covers services, configs, containers (a container also carries its image's labels, so one made from a
     stand-in image counts), networks and volumes. Objects that existed at the snapshot, such as those
     of session-scoped fixtures, are never touched. Note: another test run against the same engine at
     the same time could lose its objects; CI runs one suite per engine.
     """
 
-    KINDS = ("service", "container", "network", "volume")
+    KINDS = ("service", "config", "container", "network", "volume")
 
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
@@ -206,8 +206,10 @@ class DockerLeftovers:
         try:
             for service in api.services():
                 found["service"][service["ID"]] = service.get("Spec", {}).get("Labels") or {}
+            for config in api.configs():
+                found["config"][config["ID"]] = config.get("Spec", {}).get("Labels") or {}
         except docker.errors.APIError:
-            pass  # not a swarm manager: no services
+            pass  # not a swarm manager: no services, no configs
         for container in api.containers(all=True):
             found["container"][container["Id"]] = container.get("Labels") or {}
         for network in api.networks():
@@ -253,7 +255,11 @@ class DockerLeftovers:
             time.sleep(0.5)
         for ident in self.new_objects()["container"]:
             attempt(api.remove_container, ident, force=True, v=True)
-        for kind, remove in (("network", api.remove_network), ("volume", api.remove_volume)):
+        for kind, remove in (
+            ("config", api.remove_config),
+            ("network", api.remove_network),
+            ("volume", api.remove_volume),
+        ):
             while (pending := self.new_objects()[kind]) and time.monotonic() < deadline:
                 for ident in pending:
                     attempt(remove, ident)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import shlex
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -78,6 +80,68 @@ def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
             kwargs["networking_config"] = {
                 spec.network: docker.types.EndpointConfig(version="1.41", aliases=list(spec.aliases))
             }
+    return kwargs
+
+
+def _argv(command: tuple[str, ...] | str | None) -> list[str] | None:
+    if command is None:
+        return None
+    return shlex.split(command) if isinstance(command, str) else list(command)
+
+
+def service_kwargs(
+    spec: ContainerSpec,
+    *,
+    constraints: list[str],
+    configs: list[Any],
+    stop_grace: int,
+) -> dict[str, Any]:
+    """Low-level SDK ``create_service`` arguments for ``spec``: one replica, never restarted, ports on its node.
+
+    Swarm has no device requests: a GPU comes from the NVIDIA runtime being the engine's default,
+    and ``device_ids`` select devices through ``NVIDIA_VISIBLE_DEVICES``. Ports are published in host
+    mode, so they behave as with plain containers (and need no ingress routing mesh).
+    """
+    env = dict(spec.environment)
+    if spec.gpu:
+        env.setdefault("NVIDIA_VISIBLE_DEVICES", ",".join(spec.device_ids) or "all")
+    container = docker.types.ContainerSpec(
+        image=spec.image,
+        args=_argv(spec.command),
+        hostname=spec.hostname,
+        env=env,
+        labels=dict(spec.labels),
+        mounts=[
+            docker.types.Mount(target=m.target, source=m.source, type="bind", read_only=m.read_only)
+            for m in spec.mounts
+        ],
+        init=spec.init or None,
+        user=spec.user,
+        workdir=spec.working_dir,
+        configs=configs or None,
+        stop_grace_period=stop_grace * 1_000_000_000,
+    )
+    template = docker.types.TaskTemplate(
+        container_spec=container,
+        restart_policy=docker.types.RestartPolicy(condition="none"),
+        placement=docker.types.Placement(constraints=constraints),
+        log_driver=docker.types.DriverConfig(spec.log_driver, dict(spec.log_options)) if spec.log_driver else None,
+        networks=(
+            [docker.types.NetworkAttachmentConfig(target=spec.network, aliases=list(spec.aliases))]
+            if spec.network
+            else None
+        ),
+    )
+    kwargs: dict[str, Any] = {
+        "task_template": template,
+        "name": spec.name,
+        "labels": dict(spec.labels),
+        "mode": docker.types.ServiceMode("replicated", replicas=1),
+    }
+    if spec.ports:
+        kwargs["endpoint_spec"] = docker.types.EndpointSpec(
+            ports={p.host: (p.container, p.protocol, "host") for p in spec.ports}
+        )
     return kwargs
 
 
@@ -188,11 +252,27 @@ class DockerEngine:
         return used
 
     def ensure_network(self, name: str, *, overlay: bool, labels: Mapping[str, str]) -> tuple[str, bool]:
-        """The network's driver, and whether it was created now."""
+        """The network's driver, and whether it was created now.
+
+        Plain containers can use either driver (an attachable overlay included). Swarm services need an
+        overlay: a bridge left by the containers backend is recreated when nothing is attached to it.
+        """
         existing = self._call("listing networks", lambda: self.client.networks.list(names=[name]))
         for net in existing:
-            if net.name == name:
-                return str(net.attrs.get("Driver", "")), False
+            if net.name != name:
+                continue
+            driver = str(net.attrs.get("Driver", ""))
+            if not overlay or driver == "overlay":
+                return driver, False
+            net.reload()
+            attached = sorted(c.get("Name", "?") for c in (net.attrs.get("Containers") or {}).values())
+            if attached:
+                raise ConflictError(
+                    f"the network {name} is a {driver} network, Swarm services need an overlay one, "
+                    f"and {', '.join(attached)} still use(s) it",
+                    hint="stop them (`drfc stop-all --storage`), then start again: drfc recreates the network",
+                )
+            self._call(f"removing network {name}", net.remove)
         subnet = str(choose_subnet(self.used_subnets()))
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
         options: dict[str, Any] = {"driver": "overlay", "attachable": True, "scope": "swarm"} if overlay else {}
@@ -217,6 +297,14 @@ class DockerEngine:
             return False
         except (docker.errors.DockerException, ConnectionError) as exc:
             raise translate(exc, f"looking up image {ref}") from exc
+
+    def ensure_image(self, ref: str, pulling: Callable[[str], AbstractContextManager[PullReporter]]) -> bool:
+        """Pull ``ref`` (with a progress display from ``pulling``) unless it is here; True when pulled."""
+        if self.image_present(ref):
+            return False
+        with pulling(ref) as reporter:
+            self.pull(ref, reporter)
+        return True
 
     def pull(self, ref: str, reporter: PullReporter | None = None) -> None:
         """Pull ``ref``, reporting bytes across layers as they arrive."""

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from drfc.adapters.s3 import S3Store
     from drfc.config.load import Purpose
     from drfc.config.model import Config
+    from drfc.core.runs import Backend
     from drfc.core.storage import S3Target
     from drfc.ui import UI
 
@@ -68,6 +69,17 @@ class App:
 
             self._docker = DockerEngine()
         return self._docker
+
+    def backend(self) -> Backend:
+        """The backend DR_DOCKER_STYLE picks: plain containers, or Swarm services."""
+        engine = self.docker()
+        if self.config().backend == "swarm":
+            from drfc.adapters.docker_swarm import SwarmBackend
+
+            return SwarmBackend(engine)
+        from drfc.adapters.docker_containers import ContainersBackend
+
+        return ContainersBackend(engine)
 
     def store(self, target: S3Target) -> S3Store:
         """An S3 facade for ``target``; its credentials are registered as secrets with the UI."""
@@ -228,6 +240,7 @@ def _register() -> None:
     cli.add_command(files_cmd.download_custom_files)
     cli.add_command(training_cmd.start_training)
     cli.add_command(training_cmd.stop_training)
+    cli.add_command(training_cmd.stop_all)
     cli.add_command(training_cmd.increment_training)
     cli.add_command(logs_cmd.logs)
     cli.add_command(status_cmd.status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -138,3 +139,47 @@ def sync_summary(ui: UI, result: SyncResult, *, direction: str, source: str, tar
         f"{verb} {moved} file(s) ({human_bytes(data['bytes'])}), skipped {data['skipped']} unchanged, "
         f"deleted {data['deleted']} in {data['seconds']:.2f}s: {source} → {target}"
     )
+
+
+class StartEvents:
+    """How a start talks to the user: steps, questions, progress bars and a live per-container state line."""
+
+    def __init__(self, ui: UI, assume_yes: bool) -> None:
+        self.ui = ui
+        self.assume_yes = assume_yes
+        self._last: dict[str, str] = {}
+        self._spinner: Any = None
+
+    def step(self, message: str) -> None:
+        self.ui.step(message)
+
+    def confirm(self, question: str) -> bool:
+        return self.ui.confirm(question, assume_yes=self.assume_yes)
+
+    def pulling(self, image: str) -> PullBar:
+        self.ui.step(f"pulling {image}")
+        return PullBar(self.ui, image)
+
+    def uploading(self, label: str) -> SyncBar:
+        return SyncBar(self.ui, label)
+
+    def states(self, states: Mapping[str, str]) -> None:
+        for name, state in sorted(states.items()):
+            if self._last.get(name) != state:
+                self.ui.debug(f"{name}: {state}")
+        self._last = dict(states)
+        if self.ui.quiet or not self.ui.err.is_terminal:
+            return
+        running = sum(1 for s in states.values() if s == "running")
+        waiting = ", ".join(f"{n} {s}" for n, s in sorted(states.items()) if s != "running")
+        text = f"{running}/{len(states)} running" + (f"; waiting for {waiting}" if waiting else "")
+        if self._spinner is None:
+            self._spinner = self.ui.err.status(text)
+            self._spinner.start()
+        else:
+            self._spinner.update(text)
+
+    def close(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None

@@ -63,40 +63,46 @@ def status(app: App) -> None:
     Exits 30 when a run reports a failure (a container exited with an error, or the
     trainer logged a simapp exception, which it often does before exiting 0).
     """
-    from drfc.core.containers import KIND
+    from drfc.core.containers import KIND, MANAGED
+    from drfc.core.runs import ENDED
     from drfc.core.status import simapp_failure
     from drfc.core.storage_service import local_target
     from drfc.errors import DrfcError
 
     cfg = app.config()
-    engine = app.docker()
-    units = engine.find({KIND: "training"})
-    runs: dict[int, list[ContainerInfo]] = {}
-    for unit in units:
-        runs.setdefault(int(unit.labels.get("drfc.run-id", "-1")), []).append(unit)
-    runs.setdefault(cfg.run_id, [])
+    backend = app.backend()
+    runs: dict[tuple[int, str], list[ContainerInfo]] = {}
+    for unit in backend.units({MANAGED: "true", KIND: None}):
+        kind = unit.labels.get(KIND, "")
+        if kind in ("training", "evaluation"):
+            runs.setdefault((int(unit.labels.get("drfc.run-id", "-1")), kind), []).append(unit)
+    runs.setdefault((cfg.run_id, "training"), [])
     store = app.store(local_target(cfg))
     report: list[dict[str, Any]] = []
     failed = False
-    for run_id in sorted(runs):
-        members = sorted(runs[run_id], key=lambda u: (u.role != "trainer", int(u.labels.get("drfc.worker", "0"))))
+    for run_id, kind in sorted(runs):
+        members = sorted(
+            runs[(run_id, kind)], key=lambda u: (u.role != "trainer", int(u.labels.get("drfc.worker", "0")))
+        )
         prefix = members[0].labels.get("drfc.model-prefix") if members else cfg.settings.local_s3_model_prefix
         same_home = not members or members[0].labels.get("drfc.home") == str(cfg.home)
         failures = []
         for unit in members:
             if (
-                unit.status == "exited"
+                unit.status in ENDED
                 and unit.exit_code not in (0, None)
                 and not (unit.role == "robomaker" and unit.exit_code == 143)
             ):
                 failures.append(f"{unit.name} exited with code {unit.exit_code}")
+            elif unit.error:
+                failures.append(f"{unit.name}: {unit.error}")
             if unit.role == "trainer":
-                message = simapp_failure(engine.logs(unit.id, tail=400))
+                message = simapp_failure(backend.logs(unit.id, tail=400))
                 if message:
                     failures.append(f"the trainer reported: {message}")
         progress = None
         progress_error = None
-        if same_home and prefix:
+        if same_home and prefix and kind == "training":
             workers = sum(1 for u in members if u.role == "robomaker") or cfg.worker_count
             try:
                 progress = _read_progress(cfg, store, prefix, workers)
@@ -106,8 +112,9 @@ def status(app: App) -> None:
         report.append(
             {
                 "run_id": run_id,
+                "kind": kind,
                 "model_prefix": prefix,
-                "backend": "containers",
+                "backend": backend.kind,
                 "containers": [
                     {
                         "name": u.name,
@@ -146,7 +153,7 @@ def _render(app: App, report: list[dict[str, Any]]) -> None:
             )
             for c in run["containers"]
         ]
-        title = f"run {run['run_id']}: {run['model_prefix']} ({run['backend']})"
+        title = f"run {run['run_id']} {run['kind']}: {run['model_prefix']} ({run['backend']})"
         if rows:
             ui.table(("Container", "Role", "Worker", "State", "Uptime", "Exit"), rows, title=title)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -11,9 +10,11 @@ import click
 from drfc.cli.main import App, json_option
 
 if TYPE_CHECKING:
+    from drfc.adapters.s3 import S3Store
     from drfc.config.model import Config
-    from drfc.core.containers import ContainerSpec
-    from drfc.core.training_plan import Credentials, TrainingPlan
+    from drfc.core.plan import Credentials, RunPlan
+    from drfc.core.runs import Events, Recipe, StartResult
+    from drfc.core.training import TrainingRecipe
 
 NOT_RUN_IN_DRY_RUN = (
     "Docker Engine reachable",
@@ -29,30 +30,11 @@ NOT_RUN_IN_DRY_RUN = (
 )
 
 
-class CliEvents:
-    def __init__(self, app: App, assume_yes: bool) -> None:
-        self.app = app
-        self.assume_yes = assume_yes
-        self._last: dict[str, str] = {}
-
-    def step(self, message: str) -> None:
-        self.app.ui.step(message)
-
-    def confirm(self, question: str) -> bool:
-        return self.app.ui.confirm(question, assume_yes=self.assume_yes)
-
-    def states(self, states: Mapping[str, str]) -> None:
-        for name, state in sorted(states.items()):
-            if self._last.get(name) != state:
-                self.app.ui.debug(f"{name}: {state}")
-        self._last = dict(states)
-
-
 def credentials_for(cfg: Config) -> Credentials | None:
     """Keys handed to the containers: the working bucket's profile, or none on AWS with instance roles."""
     from drfc.core.credentials import profile_keys
+    from drfc.core.plan import Credentials
     from drfc.core.storage_service import local_keys
-    from drfc.core.training_plan import Credentials
 
     if cfg.settings.cloud.value == "aws":
         keys = profile_keys(cfg.settings.local_s3_profile)
@@ -60,8 +42,8 @@ def credentials_for(cfg: Config) -> Credentials | None:
     return Credentials(*local_keys(cfg))
 
 
-def print_plan(app: App, plan: TrainingPlan, *, dry_run: bool) -> None:
-    from drfc.core.training_plan import describe
+def print_plan(app: App, plan: RunPlan, *, dry_run: bool) -> None:
+    from drfc.core.plan import describe
 
     if app.ui.json_mode:
         document = plan.to_dict()
@@ -80,14 +62,6 @@ def print_plan(app: App, plan: TrainingPlan, *, dry_run: bool) -> None:
     app.ui.table(("Container", "Role", "Worker", "Image", "Command", "Ports", "GPU"), rows, title=title)
     if dry_run:
         app.ui.info("dry run: nothing was created. Checks not run: " + "; ".join(NOT_RUN_IN_DRY_RUN))
-
-
-def with_start_label(spec: ContainerSpec, start_id: str) -> ContainerSpec:
-    import dataclasses
-
-    from drfc.core.training import START_LABEL
-
-    return dataclasses.replace(spec, labels={**spec.labels, START_LABEL: start_id})
 
 
 @click.command("start-training")
@@ -109,12 +83,13 @@ def start_training(app: App, wipe: bool, force: bool, dry_run: bool, follow: str
     from drfc.core.training_plan import plan_training
 
     cfg = app.config("training")
+    follow_choice = parse_follow(follow)
     if dry_run:
         hyper = _local_hyperparameters(cfg)
         plan = plan_training(cfg, hyperparameters=hyper, credentials=_dry_credentials(cfg), host_env=os.environ)
         print_plan(app, plan, dry_run=True)
         return
-    result = _start(app, cfg, wipe=wipe, assume_yes=force, timeout=timeout)
+    result = start_with(app, cfg, _training_recipe(app, cfg), wipe=wipe, assume_yes=force, timeout=timeout)
     if app.ui.json_mode:
         app.ui.json({**result.plan.to_dict(), "seconds": round(result.seconds, 2)})
         return
@@ -122,7 +97,41 @@ def start_training(app: App, wipe: bool, force: bool, dry_run: bool, follow: str
         f"run {cfg.run_id} is training {cfg.settings.local_s3_model_prefix} with "
         f"{cfg.worker_count} worker(s) ({result.seconds:.1f}s); stop it with `drfc stop-training`"
     )
-    _follow(app, cfg, follow)
+    follow_run(app, cfg.run_id, "training", follow_choice)
+
+
+def parse_follow(value: str) -> tuple[str, int | None] | None:
+    """``sagemaker`` / ``robomaker[:N]`` / ``all`` / ``none`` -> (role, worker) or None."""
+    role, sep, index = value.partition(":")
+    if role == "none" and not sep:
+        return None
+    if role in ("sagemaker", "all") and not sep:
+        return role, None
+    if role == "robomaker" and (not sep or index.isdigit()):
+        return role, int(index) if sep else None
+    raise click.BadParameter(
+        f"{value!r}: choose sagemaker, robomaker, robomaker:N (worker N), all or none", param_hint="--follow"
+    )
+
+
+def follow_run(app: App, run_id: int, kind: str, choice: tuple[str, int | None] | None) -> None:
+    """Stream the chosen logs of a run that just started; Ctrl-C stops following, not the run."""
+    if choice is None or app.options.quiet or app.ui.json_mode:
+        return
+    from drfc.cli.logs_cmd import stream_units
+    from drfc.core.runs import run_selector
+
+    backend = app.backend()
+    role, worker = choice
+    units = backend.units(run_selector(run_id, kind))
+    if role == "sagemaker":
+        units = [u for u in units if u.role == "trainer"]
+    elif role == "robomaker":
+        units = [u for u in units if u.role == "robomaker" and u.labels.get("drfc.worker") == str(worker or 1)]
+    if not units:
+        return
+    app.ui.info(f"following {', '.join(u.name for u in units)} (Ctrl-C stops following; the run goes on)")
+    stream_units(app, backend, units, tail=50)
 
 
 def _local_hyperparameters(cfg: Config) -> dict[str, Any]:
@@ -137,7 +146,7 @@ def _local_hyperparameters(cfg: Config) -> dict[str, Any]:
 
 
 def _dry_credentials(cfg: Config) -> Credentials | None:
-    from drfc.core.training_plan import Credentials
+    from drfc.core.plan import Credentials
     from drfc.errors import DrfcError
 
     try:
@@ -146,91 +155,37 @@ def _dry_credentials(cfg: Config) -> Credentials | None:
         return Credentials("<from profile>", "<from profile>")
 
 
-def _start(app: App, cfg: Config, *, wipe: bool, assume_yes: bool, timeout: float) -> Any:
-    import json
-    import time
+def _training_recipe(app: App, cfg: Config) -> TrainingRecipe:
+    from drfc.core.training import TrainingRecipe
 
-    from drfc.adapters.docker_containers import ContainersBackend
-    from drfc.cli.render import PullBar, SyncBar
+    def upload(store: S3Store, events: Events) -> None:
+        from drfc.core.storage_service import upload_custom_files
+
+        with events.uploading("uploading") as bar:
+            upload_custom_files(cfg, store, progress=bar)
+
+    return TrainingRecipe(
+        cfg, credentials_for(cfg), dict(os.environ), upload_custom_files=upload if cfg.uses_managed_minio else None
+    )
+
+
+def start_with(app: App, cfg: Config, recipe: Recipe, *, wipe: bool, assume_yes: bool, timeout: float) -> StartResult:
+    """The CLI side of a start (training or evaluation): the local store first, then the core sequence."""
+    from drfc.cli.render import StartEvents
     from drfc.cli.storage_cmd import ensure_storage
-    from drfc.core import training as t
-    from drfc.core.storage_service import local_target, upload_custom_files
-    from drfc.core.training_plan import plan_training
-    from drfc.errors import ConflictError, NotFoundError
+    from drfc.core.runs import StartOptions, start_run
+    from drfc.core.storage_service import local_target
 
-    started = time.monotonic()
-    events = CliEvents(app, assume_yes)
-    engine = app.docker()
-    backend = ContainersBackend(engine)
-    t.check_gpu(cfg, engine.has_nvidia_runtime)
+    backend = app.backend()
     if cfg.uses_managed_minio:
         ensure_storage(app)
     store = app.store(local_target(cfg))
-    missing = t.check_custom_files(cfg, store)
-    if missing and cfg.uses_managed_minio:
-        app.ui.step("the bucket has no custom files: uploading custom_files/")
-        with SyncBar(app.ui, "uploading") as bar:
-            upload_custom_files(cfg, store, progress=bar)
-        missing = t.check_custom_files(cfg, store)
-    if missing:
-        raise NotFoundError(
-            f"custom files missing in s3://{cfg.settings.local_s3_bucket}/: {', '.join(missing)}",
-            hint="upload them with `drfc upload-custom-files`",
-        )
-    running = backend.units(t.run_selector(cfg.run_id))
-    if running:
-        raise ConflictError(
-            f"run {cfg.run_id} already has {len(running)} container(s): {', '.join(u.name for u in running)}",
-            hint="stop it with `drfc stop-training`, or use another DR_RUN_ID",
-        )
-    t.check_model_prefix(cfg, store, t.StartOptions(wipe=wipe, assume_yes=assume_yes), events)
-    t.check_pretrained(cfg, store)
-    if not engine.image_present(cfg.simapp_image):
-        app.ui.step(f"pulling {cfg.simapp_image}")
-        with PullBar(app.ui, cfg.simapp_image) as bar:
-            engine.pull(cfg.simapp_image, bar)
-    hyper = json.loads(store.get_bytes(cfg.settings.local_s3_hyperparameters_key))
-    plan = plan_training(cfg, hyperparameters=hyper, credentials=credentials_for(cfg), host_env=os.environ)
-    busy = t.ports_in_use(t.planned_ports(plan))
-    if busy:
-        raise ConflictError(
-            f"host port(s) {', '.join(map(str, busy))} needed by run {cfg.run_id} are in use",
-            hint="stop what uses them, or pick another DR_RUN_ID (ports move with it)",
-        )
-    engine.ensure_network(cfg.network, overlay=cfg.backend == "swarm", labels={})
-    prefix = cfg.settings.local_s3_model_prefix
-    for name, text in plan.s3_files.items():
-        store.put_bytes(f"{prefix}/{name}", text.encode(), content_type="application/x-yaml")
-    store.copy(cfg.settings.local_s3_reward_key, f"{prefix}/reward_function.py")
-    app.ui.step(f"starting {len(plan.containers)} container(s) for run {cfg.run_id}")
-    options = t.StartOptions(wipe=wipe, assume_yes=assume_yes, startup_timeout=timeout)
-    created = t.launch(plan, backend, events, options, label_specs=with_start_label)
-    return t.StartResult(plan, created, time.monotonic() - started)
-
-
-def _follow(app: App, cfg: Config, follow: str) -> None:
-    if follow == "none" or app.options.quiet:
-        return
-    from drfc.core import training as t
-
-    engine = app.docker()
-    units = engine.find(t.run_selector(cfg.run_id))
-    role, _, index = follow.partition(":")
-    wanted = [
-        u
-        for u in units
-        if (role == "sagemaker" and u.role == "trainer")
-        or (role == "robomaker" and u.role == "robomaker" and u.labels.get("drfc.worker") == (index or "1"))
-        or role == "all"
-    ]
-    if not wanted:
-        return
-    app.ui.info(f"following {wanted[0].name} (Ctrl-C stops following; training goes on)")
+    events = StartEvents(app.ui, assume_yes)
+    options = StartOptions(wipe=wipe, assume_yes=assume_yes, startup_timeout=timeout)
     try:
-        for line in engine.follow_logs(wanted[0].id, tail=50):
-            app.ui.print(line)
-    except KeyboardInterrupt:
-        app.ui.info("stopped following; the run goes on")
+        return start_run(cfg, backend, store, events, recipe, options)
+    finally:
+        events.close()
 
 
 @click.command("stop-training")
@@ -239,17 +194,64 @@ def _follow(app: App, cfg: Config, follow: str) -> None:
 @click.pass_obj
 def stop_training(app: App, grace: int) -> None:
     """Stop and remove this run's trainer and workers (found by label). Safe to repeat."""
-    from drfc.adapters.docker_containers import ContainersBackend
-    from drfc.core.training import describe_units, stop_run
+    stop_kind(app, "training", grace)
+
+
+def stop_kind(app: App, kind: str, grace: int) -> None:
+    """`stop-training` and `stop-evaluation`: this run id's units of one kind."""
+    from drfc.core.runs import describe_units, stop_run
 
     cfg = app.config()
-    stopped = stop_run(ContainersBackend(app.docker()), cfg.run_id, grace=grace)
+    with app.ui.status(f"stopping the {kind} of run {cfg.run_id}"):
+        stopped = stop_run(app.backend(), cfg.run_id, kind=kind, grace=grace)
     if app.ui.json_mode:
-        app.ui.json({"run_id": cfg.run_id, "stopped": describe_units(stopped)})
+        app.ui.json({"run_id": cfg.run_id, "kind": kind, "stopped": describe_units(stopped)})
     elif stopped:
-        app.ui.success(f"stopped run {cfg.run_id}: " + ", ".join(u.name for u in stopped))
+        app.ui.success(f"stopped the {kind} of run {cfg.run_id}: " + ", ".join(u.name for u in stopped))
     else:
-        app.ui.info(f"run {cfg.run_id} has nothing running")
+        app.ui.info(f"run {cfg.run_id} has no {kind} running")
+
+
+@click.command("stop-all")
+@click.option("--grace", default=10, show_default=True, help="Seconds each trainer gets before it is killed.")
+@click.option("--storage", is_flag=True, help="Also stop the managed MinIO (its data is kept).")
+@json_option
+@click.pass_obj
+def stop_all(app: App, grace: int, storage: bool) -> None:
+    """Stop every training and evaluation drfc started on this engine, whatever the run id or home.
+
+    Only what carries drfc's labels is touched: other containers, stacks and projects are left alone.
+    """
+    from drfc.adapters.docker_containers import ContainersBackend
+    from drfc.adapters.docker_swarm import SwarmBackend
+    from drfc.core.containers import KIND, MANAGED
+    from drfc.core.runs import Backend, describe_units, stop_units
+
+    engine = app.docker()
+    backends: list[Backend] = [ContainersBackend(engine)]
+    if engine.swarm_active():
+        backends.insert(0, SwarmBackend(engine))  # services first: their task containers go with them
+    stopped = []
+    with app.ui.status("stopping every drfc run"):
+        for backend in backends:
+            for kind in ("training", "evaluation"):
+                selector: dict[str, str | None] = {MANAGED: "true", KIND: kind}
+                stopped += stop_units(backend, backend.units(selector), grace=grace)
+                backend.wait_gone(selector, grace + 30)
+    store_name = None
+    if storage:
+        from drfc.core.storage_service import stop_storage
+
+        store_name = stop_storage(engine)
+    if app.ui.json_mode:
+        app.ui.json({"stopped": describe_units(stopped), "storage": store_name})
+        return
+    if stopped:
+        app.ui.success("stopped " + ", ".join(u.name for u in stopped))
+    else:
+        app.ui.info("no drfc run is running")
+    if store_name:
+        app.ui.success(f"stopped the local store ({store_name}); its data is kept")
 
 
 @click.command("increment-training")

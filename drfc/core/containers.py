@@ -89,6 +89,7 @@ class ContainerInfo:
     exit_code: int | None = None
     started_at: str | None = None
     ports: Mapping[int, int] = field(default_factory=dict)  # container port -> host port
+    error: str | None = None  # why the engine could not run it (Swarm task errors)
 
     @property
     def running(self) -> bool:

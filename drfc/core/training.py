@@ -1,91 +1,26 @@
-"""Starting and stopping a training run: pre-flight, launch, wait, clean up.
+"""What a training start checks and writes in S3, as a :class:`~drfc.core.runs.Recipe`.
 
-Everything is checked before anything is created. Containers are created in
-parallel; every id is recorded as soon as it exists, so a failure or Ctrl-C at
-any point removes exactly what this start created and nothing else.
+The generic sequence (GPU, run id, image, ports, network, launch, cleanup)
+lives in :mod:`drfc.core.runs`; this module adds the training-specific steps:
+the custom files (uploaded when the local bucket has none), an empty model
+prefix (or ``--wipe``), the pretrained model, and the YAML files and reward
+function the Robomaker workers read.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from drfc.config.model import Config
-from drfc.core.containers import KIND, RUN_ID, ContainerInfo, ContainerSpec
-from drfc.core.training_plan import TrainingPlan
-from drfc.errors import (
-    AbortedError,
-    ConflictError,
-    GpuUnavailableError,
-    InterruptedByUser,
-    NotFoundError,
-    RunFailedError,
-)
+from drfc.core.plan import Credentials, RunPlan
+from drfc.core.runs import Events, StartOptions
+from drfc.errors import AbortedError, ConflictError, NotFoundError
 
 if TYPE_CHECKING:
     from drfc.adapters.s3 import S3Store
-
-START_LABEL = "drfc.start-id"
-
-
-class Backend(Protocol):
-    """What a run needs from Docker: the containers and the Swarm backends implement it."""
-
-    kind: str
-
-    def deploy(self, spec: ContainerSpec) -> str: ...
-    def remove(self, unit_id: str) -> None: ...
-    def stop(self, unit_id: str, timeout: int) -> None: ...
-    def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]: ...
-    def logs(self, unit_id: str, tail: int) -> str: ...
-
-
-class Events(Protocol):
-    """How orchestration talks to the user, without knowing about terminals."""
-
-    def step(self, message: str) -> None: ...
-    def confirm(self, question: str) -> bool: ...
-    def states(self, states: Mapping[str, str]) -> None: ...
-
-
-@dataclass(frozen=True)
-class StartOptions:
-    wipe: bool = False
-    assume_yes: bool = False
-    startup_timeout: float = 180.0
-    poll_interval: float = 0.5
-
-
-@dataclass
-class StartResult:
-    plan: TrainingPlan
-    started: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def run_selector(run_id: int, kind: str = "training") -> dict[str, str | None]:
-    return {KIND: kind, RUN_ID: str(run_id)}
-
-
-def ports_in_use(ports: list[int]) -> list[int]:
-    """Host ports something already listens on (checked by binding, as Docker will)."""
-    busy = []
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("0.0.0.0", port))
-            except OSError:
-                busy.append(port)
-    return busy
 
 
 def check_custom_files(cfg: Config, store: S3Store) -> list[str]:
@@ -135,115 +70,61 @@ def check_model_prefix(cfg: Config, store: S3Store, options: StartOptions, event
     store.delete_prefix(prefix)
 
 
-@contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Ignore Ctrl-C while cleaning up, so cleanup itself cannot be cut in half."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+@dataclass
+class TrainingRecipe:
+    """Training's part of :func:`drfc.core.runs.start_run`."""
 
+    cfg: Config
+    credentials: Credentials | None
+    host_env: Mapping[str, str]
+    #: uploads custom_files/ to the bucket; given only where drfc manages the store (local MinIO)
+    upload_custom_files: Callable[[S3Store, Events], None] | None = None
+    kind: str = "training"
 
-def launch(
-    plan: TrainingPlan,
-    backend: Backend,
-    events: Events,
-    options: StartOptions,
-    *,
-    label_specs: Callable[[ContainerSpec, str], ContainerSpec],
-) -> list[str]:
-    """Deploy every container in parallel and wait until all run; on any failure remove them all."""
-    start_id = uuid.uuid4().hex[:12]
-    specs = [label_specs(spec, start_id) for spec in plan.containers]
-    created: list[str] = []
-    pool = ThreadPoolExecutor(max_workers=min(16, len(specs)))
-    try:
-        futures = [pool.submit(_deploy, backend, spec, created) for spec in specs]
-        for future in futures:
-            future.result()
-        wait_running(plan, backend, events, options, start_id)
-        return created
-    except BaseException as exc:
-        pool.shutdown(wait=True, cancel_futures=True)
-        with sigint_deferred():
-            cleanup(backend, created, start_id)
-        if isinstance(exc, KeyboardInterrupt):
-            raise InterruptedByUser("interrupted: everything this start created was removed") from None
-        raise
-    finally:
-        pool.shutdown(wait=True)
-
-
-def _deploy(backend: Backend, spec: ContainerSpec, created: list[str]) -> None:
-    created.append(backend.deploy(spec))  # list.append is atomic
-
-
-def cleanup(backend: Backend, created: list[str], start_id: str) -> None:
-    leftovers = {u.id for u in backend.units({START_LABEL: start_id})}
-    for unit_id in set(created) | leftovers:
-        backend.remove(unit_id)
-
-
-def wait_running(plan: TrainingPlan, backend: Backend, events: Events, options: StartOptions, start_id: str) -> None:
-    """Poll until every unit runs; a unit that exits during start-up fails the start with its log."""
-    deadline = time.monotonic() + options.startup_timeout
-    expected = len(plan.containers)
-    while True:
-        units = backend.units({START_LABEL: start_id})
-        events.states({u.name: u.status for u in units})
-        dead = [u for u in units if u.status in ("exited", "dead", "failed", "rejected", "shutdown", "complete")]
-        if dead:
-            unit = dead[0]
-            tail = backend.logs(unit.id, 20).strip()
-            raise RunFailedError(
-                f"{unit.name} stopped during start-up"
-                + (f" (exit code {unit.exit_code})" if unit.exit_code is not None else "")
-                + (f"; its last log lines:\n{tail}" if tail else ""),
-                hint="everything this start created was removed; fix the cause and start again",
+    def preflight(self, store: S3Store, events: Events, options: StartOptions) -> None:
+        cfg = self.cfg
+        missing = check_custom_files(cfg, store)
+        if missing and self.upload_custom_files is not None:
+            events.step("the bucket has no custom files: uploading custom_files/")
+            self.upload_custom_files(store, events)
+            missing = check_custom_files(cfg, store)
+        if missing:
+            raise NotFoundError(
+                f"custom files missing in s3://{cfg.settings.local_s3_bucket}/: {', '.join(missing)}",
+                hint="upload them with `drfc upload-custom-files`",
             )
-        if len(units) == expected and all(u.running for u in units):
-            return
-        if time.monotonic() > deadline:
-            waiting = sorted(u.name for u in units if not u.running)
-            raise RunFailedError(
-                f"not all containers were running after {options.startup_timeout:.0f}s: {', '.join(waiting)}",
-                hint="check `docker ps -a`; everything this start created was removed",
-            )
-        time.sleep(options.poll_interval)
+        check_model_prefix(cfg, store, options, events)
+        check_pretrained(cfg, store)
+
+    def plan(self, store: S3Store) -> RunPlan:
+        from drfc.core.training_plan import plan_training
+
+        hyper = _json_object(store.get_bytes(self.cfg.settings.local_s3_hyperparameters_key))
+        return plan_training(self.cfg, hyperparameters=hyper, credentials=self.credentials, host_env=self.host_env)
+
+    def publish(self, store: S3Store, plan: RunPlan) -> list[str]:
+        prefix = self.cfg.settings.local_s3_model_prefix
+        written = []
+        for name, text in plan.s3_files.items():
+            store.put_bytes(f"{prefix}/{name}", text.encode(), content_type="application/x-yaml")
+            written.append(f"{prefix}/{name}")
+        store.copy(self.cfg.settings.local_s3_reward_key, f"{prefix}/reward_function.py")
+        written.append(f"{prefix}/reward_function.py")
+        return written
+
+    def rollback(self, store: S3Store, published: list[str]) -> None:
+        """The prefix was empty (or wiped) at pre-flight, so all under it is this start's doing."""
+        if published:
+            store.delete_prefix(self.cfg.settings.local_s3_model_prefix)
 
 
-def stop_run(backend: Backend, run_id: int, *, kind: str = "training", grace: int = 10) -> list[ContainerInfo]:
-    """Stop and remove every unit of the run: the trainer gets ``grace`` seconds, then is killed."""
-    units = backend.units(run_selector(run_id, kind))
-    trainers = [u for u in units if u.role == "trainer"]
-    others = [u for u in units if u.role != "trainer"]
-    with ThreadPoolExecutor(max_workers=max(1, len(units))) as pool:
-        list(pool.map(lambda u: backend.stop(u.id, grace), trainers))
-        list(pool.map(lambda u: backend.stop(u.id, 2), others))
-        list(pool.map(lambda u: backend.remove(u.id), units))
-    return units
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        from drfc.errors import CustomFilesError
 
-
-def check_gpu(cfg: Config, has_nvidia_runtime: Callable[[], bool]) -> None:
-    if cfg.gpu_image and not has_nvidia_runtime():
-        raise GpuUnavailableError(
-            f"the image {cfg.simapp_image} is a GPU build, but Docker offers no NVIDIA runtime",
-            hint="install the NVIDIA Container Toolkit and restart Docker, or use the CPU build: "
-            f"`drfc config set DR_SIMAPP_VERSION={cfg.settings.simapp_version.replace('gpu', 'cpu')}`",
-        )
-
-
-def planned_ports(plan: TrainingPlan) -> list[int]:
-    return [p.host for c in plan.containers for p in c.ports]
-
-
-def describe_units(units: list[ContainerInfo]) -> list[dict[str, Any]]:
-    return [
-        {"name": u.name, "role": u.role, "worker": int(u.labels.get("drfc.worker", "0")), "status": u.status}
-        for u in units
-    ]
+        raise CustomFilesError("hyperparameters.json in the bucket is not a JSON object", hint="upload it again")
+    return value

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,73 +19,10 @@ from drfc.config.model import Config, WorkerConfig
 from drfc.config.schema import Cloud
 from drfc.core.containers import ContainerSpec, FileCopy, Mount, PortMap, labels
 from drfc.core.params import multi_config_json, text, worker_yaml_name
+from drfc.core.plan import Credentials, RunPlan
 
 Role = Literal["trainer", "robomaker"]
 CONFIG_DIR = "/opt/ml/input/config"
-SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MINIO_ROOT_PASSWORD")
-
-
-@dataclass(frozen=True)
-class Credentials:
-    access_key: str
-    secret_key: str
-    session_token: str | None = None
-
-    def environment(self) -> dict[str, str]:
-        env = {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
-        if self.session_token:
-            env["AWS_SESSION_TOKEN"] = self.session_token
-        return env
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    run_id: int
-    backend: Literal["containers", "swarm"]
-    network: str
-    model_prefix: str
-    containers: tuple[ContainerSpec, ...]
-    s3_files: Mapping[str, str] = field(default_factory=dict)  # key under the prefix -> text
-
-    @property
-    def trainer(self) -> ContainerSpec:
-        return next(c for c in self.containers if c.role == "trainer")
-
-    @property
-    def workers(self) -> tuple[ContainerSpec, ...]:
-        return tuple(c for c in self.containers if c.role == "robomaker")
-
-    def to_dict(self, *, mask: bool = True) -> dict[str, Any]:
-        """The `start-training --dry-run --json` document; secrets masked."""
-        return {
-            "run_id": self.run_id,
-            "backend": self.backend,
-            "network": self.network,
-            "containers": [describe(c, mask=mask) for c in self.containers],
-        }
-
-
-def describe(spec: ContainerSpec, *, mask: bool = True) -> dict[str, Any]:
-    env = dict(spec.environment)
-    if mask:
-        for key in env:
-            if key in SECRET_ENV or "SECRET" in key or "PASSWORD" in key:
-                env[key] = "********"
-    command = spec.command if isinstance(spec.command, str) or spec.command is None else " ".join(spec.command)
-    # a one-element tuple is one argv entry: the image's `bash -c` runs it as a whole command line
-    return {
-        "name": spec.name,
-        "role": spec.role,
-        "worker": int(spec.labels.get("drfc.worker", "0")),
-        "image": spec.image,
-        "command": command,
-        "environment": env,
-        "ports": {str(p.container): p.host for p in spec.ports},
-        "gpu": spec.gpu,
-        "device_ids": list(spec.device_ids),
-        "mounts": [f"{m.source}:{m.target}{':ro' if m.read_only else ''}" for m in spec.mounts],
-        "labels": dict(spec.labels),
-    }
 
 
 def run_suffix(cfg: Config) -> str:
@@ -284,13 +220,13 @@ def plan_training(
     hyperparameters: Mapping[str, Any],
     credentials: Credentials | None,
     host_env: Mapping[str, str] | None = None,
-) -> TrainingPlan:
+) -> RunPlan:
     """Every container of the run and the YAML files to write, from the configuration alone."""
     from drfc.core.params import training_files
 
     containers = [trainer_spec(cfg, hyperparameters, credentials)]
     containers += [robomaker_spec(cfg, w, credentials, host_env=host_env or {}) for w in cfg.workers]
-    return TrainingPlan(
+    return RunPlan(
         run_id=cfg.run_id,
         backend=cfg.backend,
         network=cfg.network,

@@ -41,7 +41,8 @@ from drfc.config.load import LoadOptions, load_config
 from drfc.config.model import Config
 from drfc.core.containers import ContainerSpec, FileCopy, Mount
 from drfc.core.params import dump_yaml
-from drfc.core.training_plan import Credentials, TrainingPlan, plan_training
+from drfc.core.plan import Credentials, RunPlan
+from drfc.core.training_plan import plan_training
 from tests.support.s3server import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.s3]
@@ -215,7 +216,7 @@ class Run:
     storage: Storage
     client: docker.DockerClient
     cfg: Config
-    plan: TrainingPlan
+    plan: RunPlan
     hyperparameters: dict[str, Any]
     engine: DockerEngine = field(default_factory=DockerEngine)
     ids: dict[str, str] = field(default_factory=dict)  # spec name -> container id

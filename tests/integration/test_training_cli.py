@@ -89,7 +89,7 @@ def test_start_trains_and_stop_leaves_nothing(home: Home, docker_client: docker.
     assert {u["name"] for u in stopped["stopped"]} == {c["name"] for c in plan["containers"]}
     assert run_containers(docker_client) == []
     again = home.ok("stop-training")
-    assert "nothing running" in again.stderr
+    assert "has no training running" in again.stderr
 
 
 def test_refusals_before_anything_is_created(home: Home, docker_client: docker.DockerClient) -> None:

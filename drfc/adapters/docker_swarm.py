@@ -1,0 +1,230 @@
+"""The Swarm backend: one single-replica service per unit (the trainer, each Robomaker worker).
+
+Services are placed by node labels as DRfC does (``Sagemaker`` for the trainer,
+``Robomaker`` for workers), never restarted, and publish their ports in host
+mode on the node they run on. The trainer's config files travel as Swarm
+configs, since a service cannot have files copied in before it starts. Every
+service, config and task container carries the spec's ``drfc.*`` labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from typing import Any
+
+import docker.errors
+import docker.types
+
+from drfc.adapters.docker_engine import DockerEngine, PullReporter, service_kwargs, translate
+from drfc.core.containers import ContainerInfo, ContainerSpec
+from drfc.core.plan import RunPlan
+from drfc.errors import DockerError
+
+#: Node label each role is placed by, as in DRfC's swarm compose files.
+PLACEMENT = {"trainer": "Sagemaker", "robomaker": "Robomaker"}
+SERVICE_ID = "com.docker.swarm.service.id"
+RUNNING_STATES = ("running",)
+
+
+def _states(task: Mapping[str, Any]) -> tuple[str, int | None, str | None, str | None]:
+    status = task.get("Status") or {}
+    state = str(status.get("State", "pending"))
+    exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
+    return state, exit_code, status.get("Err"), status.get("Timestamp")
+
+
+class SwarmBackend:
+    kind = "swarm"
+
+    def __init__(self, engine: DockerEngine) -> None:
+        self.engine = engine
+
+    @property
+    def client(self) -> Any:
+        return self.engine.client
+
+    def _call(self, what: str, func: Callable[[], Any]) -> Any:
+        try:
+            return func()
+        except (docker.errors.DockerException, ConnectionError) as exc:
+            raise translate(exc, what) from exc
+
+    # --- pre-flight ------------------------------------------------------------------------------------
+    def gpu_problem(self) -> str | None:
+        default = self.engine.info().get("DefaultRuntime", "runc")
+        if default == "nvidia":
+            return None
+        return f"Swarm services get a GPU only when nvidia is Docker's default runtime (it is {default!r})"
+
+    def ensure_image(self, ref: str, pulling: Callable[[str], AbstractContextManager[PullReporter]]) -> bool:
+        return self.engine.ensure_image(ref, pulling)
+
+    def prepare(self, plan: RunPlan, step: Callable[[str], None]) -> None:
+        info = self.engine.info()
+        swarm = info.get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+            raise DockerError(
+                "DR_DOCKER_STYLE=swarm, but this Docker Engine is not a Swarm manager",
+                hint="run `docker swarm init` (or join as a manager), or set DR_DOCKER_STYLE=containers",
+            )
+        self._label_nodes({PLACEMENT[c.role] for c in plan.containers if c.role in PLACEMENT}, swarm, step)
+        self._ensure_overlay(plan.network, step)
+
+    def _label_nodes(self, wanted: set[str], swarm: Mapping[str, Any], step: Callable[[str], None]) -> None:
+        """Give this node the placement labels no node carries yet (as `drfc init` of DRfC does)."""
+        nodes = self._call("listing swarm nodes", self.client.nodes.list)
+        missing = sorted(
+            label for label in wanted if not any(n.attrs["Spec"].get("Labels", {}).get(label) == "true" for n in nodes)
+        )
+        if not missing:
+            return
+        node = self._call("reading this node", lambda: self.client.nodes.get(swarm.get("NodeID")))
+        spec = dict(node.attrs["Spec"])
+        spec["Labels"] = {**spec.get("Labels", {}), **{label: "true" for label in missing}}
+        self._call("labelling this node", lambda: node.update(spec))
+        step(f"labelled this node {', '.join(f'{label}=true' for label in missing)} for service placement")
+
+    def _ensure_overlay(self, name: str, step: Callable[[str], None]) -> None:
+        _, created = self.engine.ensure_network(name, overlay=True, labels={})
+        if created:
+            step(f"created the overlay network {name}")
+
+    # --- units -----------------------------------------------------------------------------------------
+    def deploy(self, spec: ContainerSpec) -> str:
+        configs = self._configs(spec)
+        try:
+            kwargs = service_kwargs(
+                spec,
+                constraints=[f"node.labels.{PLACEMENT[spec.role]} == true"] if spec.role in PLACEMENT else [],
+                configs=[ref for ref, _ in configs],
+                stop_grace=10 if spec.role == "trainer" else 2,
+            )
+            created = self._call(f"creating service {spec.name}", lambda: self.client.api.create_service(**kwargs))
+        except BaseException:
+            for _, config_id in configs:
+                self._remove_config(config_id)
+            raise
+        return str(created["ID"])
+
+    def _configs(self, spec: ContainerSpec) -> list[tuple[Any, str]]:
+        """One Swarm config per copied file, named after the service and the content."""
+        made: list[tuple[Any, str]] = []
+        try:
+            for copy in spec.files:
+                for path, data in copy.files.items():
+                    target = "/" + f"{copy.directory.strip('/')}/{path.lstrip('/')}".strip("/")
+                    digest = hashlib.sha256(data + target.encode()).hexdigest()[:10]
+                    name = f"{spec.name}-{target.rsplit('/', 1)[-1]}-{digest}"[:64]
+                    config_id = self._create_config(name, data, spec.labels)
+                    made.append((docker.types.ConfigReference(config_id, name, filename=target), config_id))
+        except BaseException:
+            for _, config_id in made:
+                self._remove_config(config_id)
+            raise
+        return made
+
+    def _create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
+        created = self._call(
+            f"creating config {name}", lambda: self.client.api.create_config(name, data, labels=dict(labels))
+        )
+        return str(created["ID"])
+
+    def _remove_config(self, config_id: str) -> None:
+        try:
+            self.client.api.remove_config(config_id)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if "in use" not in str(exc):
+                raise translate(exc, "removing config") from exc
+
+    def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]:
+        wanted = [k if v is None else f"{k}={v}" for k, v in selector.items()]
+        services = self._call("listing services", lambda: self.client.services.list(filters={"label": wanted}))
+        return [self._info(s) for s in services]
+
+    def _info(self, service: Any) -> ContainerInfo:
+        try:
+            tasks = service.tasks()
+        except docker.errors.NotFound:
+            tasks = []
+        state, exit_code, error, since = "pending", None, None, None
+        if tasks:
+            latest = max(tasks, key=lambda t: (t.get("Version") or {}).get("Index", 0))
+            state, exit_code, error, since = _states(latest)
+        spec = service.attrs.get("Spec") or {}
+        ports = {
+            int(p["TargetPort"]): int(p["PublishedPort"])
+            for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+            if p.get("PublishedPort")
+        }
+        image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+        return ContainerInfo(
+            id=str(service.id),
+            name=str(service.name),
+            image=image.split("@", 1)[0],
+            status=state,
+            labels=spec.get("Labels") or {},
+            exit_code=exit_code if state not in RUNNING_STATES else None,
+            started_at=since if state in RUNNING_STATES else None,
+            ports=ports,
+            error=error,
+        )
+
+    def _task_containers(self, service_id: str) -> list[ContainerInfo]:
+        return self.engine.find({SERVICE_ID: service_id})
+
+    def stop(self, unit_id: str, timeout: int) -> None:
+        """Stop the service's task container on this node with a grace period; elsewhere removal stops it."""
+        for container in self._task_containers(unit_id):
+            self.engine.stop(container.id, timeout=timeout)
+
+    def remove(self, unit_id: str) -> None:
+        try:
+            service = self.client.services.get(unit_id)
+        except docker.errors.NotFound:
+            return
+        except (docker.errors.DockerException, ConnectionError) as exc:
+            raise translate(exc, "reading service") from exc
+        refs = ((service.attrs.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Configs")
+        try:
+            service.remove()
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, ConnectionError) as exc:
+            raise translate(exc, f"removing service {service.name}") from exc
+        for ref in refs or []:
+            self._remove_config(ref["ConfigID"])
+
+    def logs(self, unit_id: str, tail: int | str = "all", since: int | None = None) -> str:
+        return "\n".join(self.follow(unit_id, tail=tail, since=since, follow=False))
+
+    def follow(
+        self, unit_id: str, tail: int | str = "all", since: int | None = None, *, follow: bool = True
+    ) -> Iterator[str]:
+        stream = self._call(
+            "reading service logs",
+            lambda: self.client.api.service_logs(
+                unit_id, stdout=True, stderr=True, follow=follow, tail=tail, since=since or 0
+            ),
+        )
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                yield line.decode("utf-8", "replace")
+        if pending:
+            yield pending.decode("utf-8", "replace")
+
+    def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None:
+        """Services go at once, their containers a moment later; then their configs can go too."""
+        deadline = time.monotonic() + timeout
+        while (self.units(selector) or self.engine.find(selector)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        wanted = [k if v is None else f"{k}={v}" for k, v in selector.items()]
+        for config in self._call("listing configs", lambda: self.client.configs.list(filters={"label": wanted})):
+            self._remove_config(str(config.id))
