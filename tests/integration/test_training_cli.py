@@ -13,7 +13,7 @@ from typing import Any
 
 import docker
 import pytest
-from tests.support.drfc_home import Home
+from tests.support.drfc_home import Home, labelled_leftovers, run_units
 
 pytestmark = pytest.mark.docker
 
@@ -52,27 +52,27 @@ def wait_trainer_exit(client: docker.DockerClient, timeout: float = 60) -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 3])
-def test_start_trains_and_stop_leaves_nothing(home: Home, docker_client: docker.DockerClient, workers: int) -> None:
+def test_start_trains_and_stop_leaves_nothing(run_home: Home, docker_client: docker.DockerClient, workers: int) -> None:
+    home = run_home
     small_run(home, workers)
     started = home.run("start-training", "--follow", "none", "--json")
     assert started.exit_code == 0, started.stderr
     assert "starting the local store" in started.stderr and "uploading custom_files" in started.stderr
     plan = json.loads(started.stdout)
+    assert plan["backend"] == home.backend
     assert [c["role"] for c in plan["containers"]] == ["trainer"] + ["robomaker"] * workers
 
-    containers = {c.name: c for c in run_containers(docker_client)}
-    assert set(containers) == {c["name"] for c in plan["containers"]}
+    units = {u["name"]: u for u in run_units(docker_client, home.backend)}
+    assert set(units) == {c["name"] for c in plan["containers"]}
     for planned in plan["containers"]:
-        attrs = containers[planned["name"]].attrs
-        env = dict(item.split("=", 1) for item in attrs["Config"]["Env"])
+        unit = units[planned["name"]]
         for key, value in planned["environment"].items():
             if value != "********":
-                assert env[key] == value, key
-        assert {k: v for k, v in attrs["Config"]["Labels"].items() if k in planned["labels"]} == planned["labels"]
+                assert unit["env"][key] == value, key
+        assert {k: v for k, v in unit["labels"].items() if k in planned["labels"]} == planned["labels"]
         if planned["role"] == "robomaker":
-            bindings = attrs["HostConfig"]["PortBindings"]["8080/tcp"]
-            assert int(bindings[0]["HostPort"]) == planned["ports"]["8080"]
-            assert attrs["HostConfig"]["Init"] is True
+            assert unit["ports"]["8080"] == planned["ports"]["8080"]
+            assert unit["init"] is True
 
     s3 = home.s3()
     wait_for_key(s3, f"{PREFIX}/ip/ip.json")
@@ -87,7 +87,7 @@ def test_start_trains_and_stop_leaves_nothing(home: Home, docker_client: docker.
 
     stopped = home.json("stop-training")
     assert {u["name"] for u in stopped["stopped"]} == {c["name"] for c in plan["containers"]}
-    assert run_containers(docker_client) == []
+    assert labelled_leftovers(docker_client) == []
     again = home.ok("stop-training")
     assert "has no training running" in again.stderr
 

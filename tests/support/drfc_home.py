@@ -82,6 +82,7 @@ class Home:
     path: Path
     credentials: Path
     runner: CliRunner = field(default_factory=CliRunner)
+    backend: str = "containers"
 
     def run(self, *args: str) -> Result:
         result = self.runner.invoke(cli, ["--dir", str(self.path), *args])
@@ -146,3 +147,96 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, standin_images: dict[s
     made.ok("config", "set", "DR_MINIO_IMAGE=drfc-standin")
     assert made.ok("config", "get", "DR_MINIO_IMAGE").stdout.strip() == "drfc-standin"
     return made
+
+
+SIMAPP_REPOSITORY = "awsdeepracercommunity/deepracer-simapp"
+
+
+@pytest.fixture(scope="session")
+def swarm_simapp(docker_client: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[str]:
+    """``DR_SIMAPP_SOURCE`` for Swarm: the simapp stand-ins pushed to a loopback registry for the session."""
+    from tests.conftest import _unavailable, swarm_problem
+    from tests.support.registry import LoopbackRegistry
+
+    if problem := swarm_problem():
+        _unavailable(problem)
+    registry = LoopbackRegistry()
+    try:
+        registry.start()
+        for tag in ("6.0.4-cpu", "6.0.4-gpu"):
+            registry.push(f"{SIMAPP_REPOSITORY}:{tag}", f"{SIMAPP_REPOSITORY}:{tag}")
+    except Exception as exc:
+        registry.stop()
+        _unavailable(f"the loopback registry for Swarm could not be prepared: {exc}")
+    yield f"{registry.host}/{SIMAPP_REPOSITORY}"
+    for tag in ("6.0.4-cpu", "6.0.4-gpu"):
+        with contextlib.suppress(docker.errors.APIError):
+            docker_client.images.remove(f"{registry.host}/{SIMAPP_REPOSITORY}:{tag}")
+    registry.stop()
+
+
+@pytest.fixture(params=["containers", pytest.param("swarm", marks=pytest.mark.swarm)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Both backends: a test using it runs once with plain containers and once with Swarm services."""
+    return str(request.param)
+
+
+@pytest.fixture
+def run_home(home: Home, backend: str, request: pytest.FixtureRequest) -> Home:
+    """The README's default home, set to ``backend`` (Swarm pulls the simapp from the loopback registry)."""
+    if backend == "swarm":
+        source = request.getfixturevalue("swarm_simapp")
+        home.ok("config", "set", "DR_DOCKER_STYLE=swarm", f"DR_SIMAPP_SOURCE={source}")
+    home.backend = backend
+    return home
+
+
+def run_units(
+    client: docker.DockerClient, backend: str, kind: str = "training", run_id: int = 0
+) -> list[dict[str, Any]]:
+    """The run's containers or services as the engine reports them, in one shape for both backends."""
+    labels = [f"drfc.kind={kind}", f"drfc.run-id={run_id}"]
+    if backend == "swarm":
+        found = []
+        for service in client.services.list(filters={"label": labels}):
+            spec = service.attrs["Spec"]
+            container = spec["TaskTemplate"]["ContainerSpec"]
+            found.append(
+                {
+                    "name": service.name,
+                    "env": dict(item.split("=", 1) for item in container.get("Env") or []),
+                    "labels": spec.get("Labels") or {},
+                    "ports": {
+                        str(p["TargetPort"]): p["PublishedPort"]
+                        for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+                    },
+                    "init": bool(container.get("Init")),
+                }
+            )
+        return found
+    found = []
+    for c in client.containers.list(all=True, filters={"label": labels}):
+        attrs = c.attrs
+        found.append(
+            {
+                "name": c.name,
+                "env": dict(item.split("=", 1) for item in attrs["Config"]["Env"] or []),
+                "labels": attrs["Config"]["Labels"] or {},
+                "ports": {
+                    key.split("/")[0]: int(v[0]["HostPort"])
+                    for key, v in (attrs["HostConfig"]["PortBindings"] or {}).items()
+                },
+                "init": bool(attrs["HostConfig"].get("Init")),
+            }
+        )
+    return found
+
+
+def labelled_leftovers(client: docker.DockerClient, kind: str = "training") -> list[str]:
+    """Every object of this kind drfc would have labelled: containers, services and configs."""
+    label = {"label": [f"drfc.kind={kind}"]}
+    names = [c.name for c in client.containers.list(all=True, filters=label)]
+    if client.info().get("Swarm", {}).get("ControlAvailable"):
+        names += [s.name for s in client.services.list(filters=label)]
+        names += [c.name for c in client.configs.list(filters=label)]
+    return names
