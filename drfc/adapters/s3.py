@@ -482,7 +482,7 @@ class S3Store:
     def credentials_id(self) -> str | None:
         """The access key id this store signs with (an identifier, not a secret); None without credentials."""
         with self._errors("connect"):
-            session = boto3.session.Session(
+            session = self._session or boto3.session.Session(
                 profile_name=self.target.profile or None, region_name=self.target.region or None
             )
             credentials = session.get_credentials()
