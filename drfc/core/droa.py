@@ -32,12 +32,17 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
 from drfc.config.problems import suggest
 from drfc.errors import DroaError, DroaImportError
+
+if TYPE_CHECKING:
+    from drfc.adapters.s3 import S3Store
+    from drfc.core.storage import RemoteObject, SyncProgress
+    from drfc.core.upload import Bundle, ModelSource
 
 # --------------------------------------------------------------------------- discovery (env.js)
 
@@ -825,6 +830,17 @@ def model_details(model: Mapping[str, Any]) -> list[tuple[str, str]]:
     return [(label, str(value)) for label, value in rows if value not in (None, "")]
 
 
+def asset_file_name(url: str, model_id: str, asset_type: str) -> str:
+    """A local name for a downloaded asset: the URL's file name (with the model id), else ``<id>_<type>.bin``."""
+    from urllib.parse import unquote, urlsplit
+
+    base = unquote(urlsplit(url).path.rsplit("/", 1)[-1]).strip()
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".")
+    if not base:
+        return f"{model_id}_{asset_type}.bin"
+    return base if model_id in base else f"{model_id}-{base}"
+
+
 def wait_for_model(
     get: Callable[[], Mapping[str, Any]],
     *,
@@ -883,3 +899,129 @@ def wait_for_asset(
         if clock() - start >= timeout:
             raise DroaError(f"the asset is still {status} after {timeout:.0f} s; try again later")
         sleep(interval)
+
+
+# --------------------------------------------------------------------------- the import, end to end
+
+
+class Importer(Protocol):
+    """What the import needs of the DRoA client (``drfc.adapters.droa.DroaClient``)."""
+
+    def import_model(self, body: dict[str, str]) -> str: ...
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """A model ready to import: the DRoA-layout bundle, where it will be uploaded, and the pre-flight verdict."""
+
+    site: DroaSite
+    bundle: Bundle
+    listing: tuple[RemoteObject, ...]
+    upload_prefix: str
+    name: str
+    description: str | None
+    preflight: Preflight
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "site": self.site.url,
+            "name": self.name,
+            "description": self.description,
+            "s3Bucket": self.site.upload_bucket,
+            "s3Path": self.upload_prefix,
+            **self.bundle.to_dict(),
+            "preflight": self.preflight.to_dict(),
+        }
+
+
+def direction_overrides(bundle: Bundle, reverse_default: bool) -> dict[str, Any]:
+    """``TRACK_DIRECTION_CLOCKWISE`` for a training YAML whose WORLD_NAME carries no ``_cw``/``_ccw``.
+
+    The planner sets it from a suffix; without one only the track's default direction
+    (and the run's reverse flag, REVERSE_DIR or DR_TRAIN_REVERSE_DIRECTION) can tell.
+    """
+    item = bundle.item("training_params.yaml")
+    if item is None or item.content is None:
+        return {}
+    params = yaml.safe_load(item.content) or {}
+    if not isinstance(params, dict) or "TRACK_DIRECTION_CLOCKWISE" in params:
+        return {}
+    world = params.get("WORLD_NAME")
+    if not isinstance(world, str):
+        return {}
+    reverse = params.get("REVERSE_DIR")
+    _track, clockwise = droa_direction(world, reverse if isinstance(reverse, bool) else reverse_default)
+    return {"TRACK_DIRECTION_CLOCKWISE": clockwise}
+
+
+def bundle_reader(bundle: Bundle, read: Callable[[str], bytes]) -> Callable[[str], bytes]:
+    """Bytes of a bundle path: generated content, else the source object through ``read(key)``."""
+
+    def get(target: str) -> bytes:
+        item = bundle.item(target)
+        if item is None:
+            raise KeyError(target)
+        if item.content is not None:
+            return item.content
+        assert item.source_key is not None
+        return read(item.source_key)
+
+    return get
+
+
+def plan_import(
+    store: S3Store,
+    source: ModelSource,
+    *,
+    site: DroaSite,
+    choice: str | int,
+    name: str,
+    description: str | None = None,
+    reverse_default: bool = False,
+    token: str | None = None,
+) -> ImportPlan:
+    """Plan the DRoA bundle of one checkpoint and run the pre-flight checks on it; nothing is uploaded."""
+    from drfc.core.upload import plan_model
+
+    prefix = new_upload_prefix(token)
+
+    def plan(overrides: Mapping[str, Any] | None) -> tuple[Bundle, list[RemoteObject]]:
+        return plan_model(
+            store,
+            source,
+            choice=choice,
+            target_bucket=site.upload_bucket,
+            target_prefix=prefix,
+            layout="droa",
+            params_overrides=overrides,
+        )
+
+    bundle, listing = plan(None)
+    overrides = direction_overrides(bundle, reverse_default)
+    if overrides:
+        bundle, listing = plan(overrides)
+    sizes = {item.target: item.size for item in bundle.items}
+    files = ImportFiles.from_reader(sizes, bundle_reader(bundle, store.get_bytes))
+    return ImportPlan(site, bundle, tuple(listing), prefix, name, description, preflight(files, name, description))
+
+
+def run_import(
+    plan: ImportPlan,
+    client: Importer,
+    *,
+    source: S3Store,
+    target: S3Store,
+    progress: SyncProgress | None = None,
+) -> str:
+    """Upload the bundle to the upload bucket, then ``POST /importmodel``; DRoA's new model id.
+
+    DRoA's roles may only *put* objects into the upload bucket (no list, no get), so
+    nothing is listed or read back: every object is new under a fresh uuid prefix.
+    """
+    from drfc.core.upload import execute_transfer, plan_transfer
+
+    plan.preflight.raise_for_problems(plan.name)
+    sources = {o.key: o for o in plan.listing}
+    transfer = plan_transfer(plan.bundle.items, sources, (), plan.upload_prefix)
+    execute_transfer(transfer, source=source, target=target, progress=progress)
+    return client.import_model(import_request(plan.site.upload_bucket, plan.upload_prefix, plan.name, plan.description))
