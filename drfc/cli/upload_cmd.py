@@ -210,13 +210,13 @@ def upload_to_droa(
     force: bool,
     dry_run: bool,
 ) -> None:
-    """`drfc upload --droa`: the hook the DRoA import (`drfc models import`) plugs into."""
-    from drfc.errors import DroaError
+    """`drfc upload --droa`: the hook the DRoA import (`drfc models import`) plugs into.
 
-    raise DroaError(
-        "`drfc upload --droa` is not available in this build yet",
-        hint="upload to S3 with `drfc upload`, then import the folder in the DeepRacer on AWS console",
-    )
+    ``force`` has nothing to confirm here: an import only adds a new model, under a fresh upload prefix.
+    """
+    from drfc.cli.models_cmd import import_into_droa
+
+    import_into_droa(app, prefix=prefix, choice=choice, name=name, description=description, dry_run=dry_run)
 
 
 # ------------------------------------------------------------------------------------------------ car
