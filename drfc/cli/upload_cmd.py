@@ -196,6 +196,7 @@ def upload(
             dry_run=dry_run,
             progress=bar,
             confirm=_confirmer(app, force, question),
+            source_prefix=source.prefix,
         )
     _summary(app, result, bundle, verb="upload")
 
@@ -374,6 +375,7 @@ def download_model(
             dry_run=dry_run,
             progress=bar,
             confirm=_confirmer(app, force, f"Copy model s3://{bucket}/{prefix}/ to {where}"),
+            source_prefix=prefix,
         )
     _summary(app, result, None, verb="download")
 

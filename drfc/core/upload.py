@@ -1018,10 +1018,12 @@ def upload_bundle(
     dry_run: bool = False,
     progress: SyncProgress | None = None,
     confirm: Callable[[TransferPlan], None] | None = None,
+    source_prefix: str = "",
 ) -> UploadResult:
     """Copy ``items`` under ``target_prefix``: plan against what is there, confirm, transfer, verify, wipe.
 
-    ``confirm`` sees the plan before anything changes and raises to stop (not called for a dry run).
+    ``confirm`` sees the plan before anything changes and raises to stop (not called for a dry run);
+    ``source_prefix`` only names the source in the result.
     Deletions (``wipe``) happen only after every object of the bundle is verified in place.
     """
     started = time.monotonic()
@@ -1039,7 +1041,7 @@ def upload_bundle(
             deleted = target.delete_keys(s.key for s in deletes)
     transfers = plan.transfers
     return UploadResult(
-        source=f"s3://{source.target.bucket}/",
+        source=f"s3://{source.target.bucket}/{folder_prefix(source_prefix)}",
         target=f"s3://{target.target.bucket}/{plan.target_prefix}",
         copied=sum(1 for s in transfers if s.kind == "copy"),
         written=sum(1 for s in transfers if s.kind == "put"),
