@@ -367,12 +367,21 @@ class DockerEngine:
             raise translate(exc, f"inspecting {name_or_id}") from exc
 
     def find(self, label_filter: Mapping[str, str | None]) -> list[ContainerInfo]:
-        """Containers (running or not) carrying every label; a None value matches any value."""
+        """Containers (running or not) carrying every label; a None value matches any value.
+
+        Listed by id first, then inspected one by one: a container removed in between (Swarm task
+        containers go asynchronously) is skipped instead of failing the whole listing.
+        """
         wanted = [k if v is None else f"{k}={v}" for k, v in label_filter.items()]
-        found = self._call(
-            "listing containers", lambda: self.client.containers.list(all=True, filters={"label": wanted})
+        listed = self._call(
+            "listing containers", lambda: self.client.api.containers(all=True, filters={"label": wanted})
         )
-        return [_info(c) for c in found]
+        found = []
+        for item in listed:
+            info = self.get(item["Id"])
+            if info is not None:
+                found.append(info)
+        return found
 
     def stop(self, container_id: str, timeout: int = 10) -> None:
         try:

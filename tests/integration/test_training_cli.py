@@ -92,7 +92,8 @@ def test_start_trains_and_stop_leaves_nothing(run_home: Home, docker_client: doc
     assert "has no training running" in again.stderr
 
 
-def test_refusals_before_anything_is_created(home: Home, docker_client: docker.DockerClient) -> None:
+def test_refusals_before_anything_is_created(run_home: Home, docker_client: docker.DockerClient) -> None:
+    home = run_home
     small_run(home, 1)
     home.ok("start-training", "--follow", "none")
     second = home.run("start-training", "--follow", "none")
@@ -100,13 +101,14 @@ def test_refusals_before_anything_is_created(home: Home, docker_client: docker.D
     home.ok("stop-training")
     exists = home.run("start-training", "--follow", "none")
     assert exists.exit_code == 5 and "--wipe" in exists.stderr  # the model prefix holds a model
-    assert run_containers(docker_client) == []
+    assert labelled_leftovers(docker_client) == []
     gpu = home.run("--set", "DR_SIMAPP_VERSION=6.0.4-gpu", "start-training", "-w", "-f")
-    assert gpu.exit_code == 13 and "NVIDIA" in gpu.stderr
-    assert run_containers(docker_client) == []
+    assert gpu.exit_code == 13 and "nvidia" in gpu.stderr.lower()
+    assert labelled_leftovers(docker_client) == []
 
 
-def test_logs_are_found_by_label(home: Home, docker_client: docker.DockerClient) -> None:
+def test_logs_are_found_by_label(run_home: Home, docker_client: docker.DockerClient) -> None:
+    home = run_home
     small_run(home, 2)
     home.ok("start-training", "--follow", "none")
     wait_for_key(home.s3(), f"{PREFIX}/model/.finished")
@@ -124,7 +126,8 @@ def test_logs_are_found_by_label(home: Home, docker_client: docker.DockerClient)
     assert gone.exit_code == 6 and "drfc start-training" in gone.stderr
 
 
-def test_status_reads_progress_and_reports_failures(home: Home, docker_client: docker.DockerClient) -> None:
+def test_status_reads_progress_and_reports_failures(run_home: Home, docker_client: docker.DockerClient) -> None:
+    home = run_home
     small_run(home, 2)
     home.ok("start-training", "--follow", "none")
     wait_for_key(home.s3(), f"{PREFIX}/model/.finished")
@@ -140,7 +143,10 @@ def test_status_reads_progress_and_reports_failures(home: Home, docker_client: d
     assert run["model_prefix"] == PREFIX and run["failures"] == []
     assert {c["role"] for c in run["containers"]} == {"trainer", "robomaker"}
     assert progress["iteration"] == 3 and progress["finished"] is True
+    assert run["backend"] == home.backend
     home.ok("stop-training")
+    if home.backend == "swarm":
+        return  # the injected container below is a plain one, which the Swarm backend does not list
 
     # A trainer that logs a simapp exception and still exits 0, as the real one often does.
     line = '{"simapp_exception": {"message": "Model metadata does not exist", "errorCode": "400"}}'
