@@ -12,7 +12,7 @@ import ipaddress
 import shlex
 import tarfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -409,14 +409,7 @@ class DockerEngine:
     def follow_logs(self, container_id: str, *, tail: int | str = "all", since: int | None = None) -> Iterator[str]:
         container = self._call("reading logs", lambda: self.client.containers.get(container_id))
         stream = self._call("reading logs", lambda: container.logs(stream=True, follow=True, tail=tail, since=since))
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
+        yield from log_lines(stream)
 
     def port_owner(self, port: int) -> str | None:
         """Name of a running container publishing host ``port``, if any."""
@@ -426,6 +419,18 @@ class DockerEngine:
                     if str(binding.get("HostPort")) == str(port):
                         return str(container.name)
         return None
+
+
+def log_lines(stream: Iterable[bytes]) -> Iterator[str]:
+    """Whole decoded lines from a log stream whose chunks may split or join lines."""
+    pending = b""
+    for chunk in stream:
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
 
 
 def _pull_hint(ref: str) -> str:

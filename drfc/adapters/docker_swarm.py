@@ -18,7 +18,7 @@ from typing import Any
 import docker.errors
 import docker.types
 
-from drfc.adapters.docker_engine import DockerEngine, PullReporter, service_kwargs, translate
+from drfc.adapters.docker_engine import DockerEngine, PullReporter, log_lines, service_kwargs, translate
 from drfc.core.containers import ContainerInfo, ContainerSpec
 from drfc.core.plan import RunPlan
 from drfc.errors import DockerError
@@ -211,14 +211,7 @@ class SwarmBackend:
                 unit_id, stdout=True, stderr=True, follow=follow, tail=tail, since=since or 0
             ),
         )
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
+        yield from log_lines(stream)
 
     def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None:
         """Services go at once, their containers a moment later; then their configs can go too."""
