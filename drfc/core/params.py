@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from drfc.config.model import Config
-from drfc.config.schema import RaceType, Settings
+from drfc.config.schema import CarColor, RaceType, Settings
 
 
 def text(value: Any) -> str:
@@ -162,3 +163,103 @@ def multi_config_json(cfg: Config) -> str | None:
 def worker_yaml_name(cfg: Config, worker: int) -> str:
     base = cfg.settings.local_s3_training_params_file
     return params_file_name(base, worker) if cfg.multi_config else base
+
+
+# --- evaluation ------------------------------------------------------------------------------------------
+
+#: ``evaluation-<stamp>``: the UTC start of an evaluation, as DRfC writes it (YYYYmmddHHMMSS).
+STAMP_FORMAT = "%Y%m%d%H%M%S"
+#: The copy of the evaluation YAML kept next to each evaluation's simtrace, read back by `evaluation report`.
+EVAL_RECORD_NAME = "evaluation_params.yaml"
+
+
+@dataclass(frozen=True)
+class EvaluationKeys:
+    """Where one evaluation writes for one car; every key carries the stamp, so evaluations never overwrite."""
+
+    bucket: str
+    prefix: str
+    metrics_prefix: str
+    stamp: str
+
+    @property
+    def simtrace_prefix(self) -> str:
+        return f"{self.prefix}/evaluation-{self.stamp}"
+
+    @property
+    def metrics_key(self) -> str:
+        return f"{self.metrics_prefix}/evaluation/evaluation-{self.stamp}.json"
+
+    @property
+    def mp4_prefix(self) -> str:
+        """DRfC used ``<prefix>/mp4`` for every evaluation, so each one overwrote the last one's videos."""
+        return f"{self.prefix}/mp4/evaluation-{self.stamp}"
+
+    @property
+    def record_key(self) -> str:
+        return f"{self.simtrace_prefix}/{EVAL_RECORD_NAME}"
+
+
+def opponent_color(own: CarColor) -> str:
+    """A colour that tells the opponent apart (DRfC forced Purple/Orange and ignored DR_CAR_COLOR)."""
+    return "Purple" if own == CarColor.ORANGE else "Orange"
+
+
+def evaluation_params(
+    cfg: Config, own: EvaluationKeys, *, checkpoint: str, opponent: EvaluationKeys | None = None
+) -> dict[str, Any]:
+    """The evaluation YAML (DRfC `prepare-config.py` keys, §4.2) without DRfC's bugs.
+
+    Car keys are lists: index 0 is the evaluated model, index 1 the opponent of a HEAD_TO_MODEL race.
+    Fixed here: COLLISION_PENALTY comes from DR_EVAL_COLLISION_PENALTY; the opponent's MP4s, simtrace
+    and metrics go under the opponent's own prefix with the same time-stamped shape as the model's;
+    DR_CAR_COLOR is kept; MODEL_NAME is a copy of DISPLAY_NAME (no YAML alias).
+    """
+    s = cfg.settings
+    head_to_model = s.race_type == RaceType.HEAD_TO_MODEL
+    if head_to_model and opponent is None:
+        raise ValueError("a HEAD_TO_MODEL evaluation needs the opponent's keys")
+    cars = [own, opponent] if head_to_model and opponent is not None else [own]
+    data: dict[str, Any] = {
+        "AWS_REGION": s.aws_app_region,
+        "JOB_TYPE": "EVALUATION",
+        "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
+        "ROBOMAKER_SIMULATION_JOB_ACCOUNT_ID": "Dummy",
+        "MODEL_S3_PREFIX": [c.prefix for c in cars],
+        "MODEL_S3_BUCKET": [c.bucket for c in cars],
+        "SIMTRACE_S3_BUCKET": [c.bucket for c in cars],
+        "SIMTRACE_S3_PREFIX": [c.simtrace_prefix for c in cars],
+        "METRICS_S3_BUCKET": [c.bucket for c in cars],
+        "METRICS_S3_OBJECT_KEY": [c.metrics_key for c in cars],
+        "MP4_S3_BUCKET": [c.bucket for c in cars] if s.eval_save_mp4 else [],
+        "MP4_S3_OBJECT_PREFIX": [c.mp4_prefix for c in cars] if s.eval_save_mp4 else [],
+        "EVAL_CHECKPOINT": checkpoint,
+        "BODY_SHELL_TYPE": [s.car_body_shell_type],
+        "CAR_COLOR": [text(s.car_color)],
+        "DISPLAY_NAME": [s.display_name],
+        "RACER_NAME": [s.racer_name],
+        "RACE_TYPE": text(s.race_type),
+        "WORLD_NAME": s.world_name,
+        "NUMBER_OF_TRIALS": text(s.eval_number_of_trials),
+        "ENABLE_DOMAIN_RANDOMIZATION": text(s.enable_domain_randomization),
+        "RESET_BEHIND_DIST": text(s.eval_reset_behind_dist),
+        "IS_CONTINUOUS": text(s.eval_is_continuous),
+        "NUMBER_OF_RESETS": text(s.eval_max_resets),
+        "OFF_TRACK_PENALTY": text(s.eval_off_track_penalty),
+        "COLLISION_PENALTY": text(s.eval_collision_penalty),
+        "CAMERA_MAIN_ENABLE": text(s.camera_main_enable),
+        "CAMERA_SUB_ENABLE": text(s.camera_sub_enable),
+        "ENABLE_EXTRA_KVS_OVERLAY": text(s.enable_extra_kvs_overlay),
+        "REVERSE_DIR": text(s.eval_reverse_direction),
+    }
+    if cfg.s3_endpoint_containers:
+        data["S3_ENDPOINT_URL"] = cfg.s3_endpoint_containers
+    if len(cars) > 1:
+        data["BODY_SHELL_TYPE"].append(s.eval_opp_car_body_shell_type)
+        data["CAR_COLOR"].append(opponent_color(s.car_color))
+        data["DISPLAY_NAME"].append(s.eval_opp_display_name)
+        data["RACER_NAME"].append(s.eval_opp_racer_name)
+        data["MODEL_NAME"] = list(data["DISPLAY_NAME"])
+        data["VIDEO_JOB_TYPE"] = "EVALUATION"
+    data.update(race_blocks(s))
+    return data

@@ -115,13 +115,15 @@ def trainer_spec(cfg: Config, hyperparameters: Mapping[str, Any], credentials: C
     )
 
 
-def run_labels(cfg: Config, role: Role, worker: int, kind: str = "training") -> dict[str, str]:
+def run_labels(
+    cfg: Config, role: Role, worker: int, kind: str = "training", *, model_prefix: str | None = None
+) -> dict[str, str]:
     return labels(
         kind,
         role,
         run_id=cfg.run_id,
         worker=worker,
-        model_prefix=cfg.settings.local_s3_model_prefix,
+        model_prefix=model_prefix or cfg.settings.local_s3_model_prefix,
         home=str(cfg.home),
     )
 
@@ -142,41 +144,29 @@ def cloudwatch_options(cfg: Config) -> dict[str, str]:
     }
 
 
-def robomaker_spec(
-    cfg: Config,
-    worker: WorkerConfig,
-    credentials: Credentials | None,
-    *,
-    host_env: Mapping[str, str],
-) -> ContainerSpec:
+def simulation_setup(
+    cfg: Config, credentials: Credentials | None, *, host_env: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[Mount, ...], tuple[str, ...]]:
+    """What every Robomaker gets, training or evaluation: environment, mounts and GPU ids.
+
+    Video and GUI switches, the ROS leftovers DRfC still passes, Gazebo, the optional log/simapp/scripts
+    mounts and the host's X server.
+    """
     s = cfg.settings
-    w = worker.settings
-    mode = "multi" if cfg.worker_count > 1 else "run"
     env = {
-        "WORLD_NAME": w.world_name,
-        "SAGEMAKER_SHARED_S3_PREFIX": s.local_s3_model_prefix,
-        "SAGEMAKER_SHARED_S3_BUCKET": s.local_s3_bucket,
-        "APP_REGION": s.aws_app_region,
-        "S3_YAML_NAME": worker_yaml_name(cfg, worker.index),
         "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
         "ENABLE_KINESIS": text(s.camera_kvs_enable),
         "ENABLE_GUI": text(s.gui_enable),
         "ROS_MASTER_URI": "http://localhost:11311/",
         "ROS_IP": "127.0.0.1",
         "GAZEBO_RENDER_ENGINE": text(s.gazebo_render_engine),
-        "DOCKER_REPLICA_SLOT": str(worker.index),
         **common_environment(cfg, credentials),
     }
     if s.gazebo_args:
         env["GAZEBO_ARGS"] = s.gazebo_args
-    if s.train_rtf:
-        env["RTF_OVERRIDE"] = text(s.train_rtf)
     gpu_ids = devices(s.robomaker_cuda_devices)
     if gpu_ids:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
-    multi = multi_config_json(cfg)
-    if multi:
-        env["MULTI_CONFIG"] = multi
     mounts: list[Mount] = []
     if s.robomaker_mount_logs:
         mounts.append(Mount(str(cfg.data_dir / "logs" / "robomaker" / s.local_s3_model_prefix), "/root/.ros/log"))
@@ -195,6 +185,34 @@ def robomaker_spec(
             NVIDIA_DRIVER_CAPABILITIES="all",
         )
         mounts += [Mount("/tmp/.X11-unix", "/tmp/.X11-unix"), Mount(xauthority, "/root/.Xauthority", read_only=True)]
+    return env, tuple(mounts), gpu_ids
+
+
+def robomaker_spec(
+    cfg: Config,
+    worker: WorkerConfig,
+    credentials: Credentials | None,
+    *,
+    host_env: Mapping[str, str],
+) -> ContainerSpec:
+    s = cfg.settings
+    w = worker.settings
+    mode = "multi" if cfg.worker_count > 1 else "run"
+    shared, mounts, gpu_ids = simulation_setup(cfg, credentials, host_env=host_env)
+    env = {
+        "WORLD_NAME": w.world_name,
+        "SAGEMAKER_SHARED_S3_PREFIX": s.local_s3_model_prefix,
+        "SAGEMAKER_SHARED_S3_BUCKET": s.local_s3_bucket,
+        "APP_REGION": s.aws_app_region,
+        "S3_YAML_NAME": worker_yaml_name(cfg, worker.index),
+        "DOCKER_REPLICA_SLOT": str(worker.index),
+        **shared,
+    }
+    if s.train_rtf:
+        env["RTF_OVERRIDE"] = text(s.train_rtf)
+    multi = multi_config_json(cfg)
+    if multi:
+        env["MULTI_CONFIG"] = multi
     ports = [PortMap(8080, cfg.train_port(worker.index))]
     if s.gui_enable:
         ports.append(PortMap(5900, cfg.gui_port(worker.index)))
@@ -206,7 +224,7 @@ def robomaker_spec(
         environment=env,
         network=cfg.network,
         ports=tuple(ports),
-        mounts=tuple(mounts),
+        mounts=mounts,
         gpu=cfg.gpu_image,
         device_ids=gpu_ids if cfg.gpu_image else (),
         init=True,
