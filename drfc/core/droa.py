@@ -172,21 +172,35 @@ def js_object_to_json(literal: str) -> str:
             out.append(f'"{word}"' if is_key else word)
             i = j
         elif ch == ",":
-            k = i + 1
-            while k < n and literal[k].isspace():
-                k += 1
+            k = _skip_blank(literal, i + 1)
             if k < n and literal[k] in "}]":
                 i += 1  # trailing comma
                 continue
             out.append(ch)
             i += 1
         elif ch == "/" and i + 1 < n and literal[i + 1] in "/*":
-            end = literal.find("\n", i) if literal[i + 1] == "/" else literal.find("*/", i + 2) + 1
-            i = n if end <= 0 else end + 1
+            i = _skip_blank(literal, i)
         else:
             out.append(ch)
             i += 1
     return "".join(out)
+
+
+def _skip_blank(literal: str, i: int) -> int:
+    """The index of the next character that is neither whitespace nor inside a ``//`` or ``/* */`` comment."""
+    n = len(literal)
+    while i < n:
+        if literal[i].isspace():
+            i += 1
+        elif literal.startswith("//", i):
+            end = literal.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif literal.startswith("/*", i):
+            end = literal.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            break
+    return i
 
 
 # --------------------------------------------------------------------------- credentials cache record
