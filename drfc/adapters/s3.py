@@ -479,6 +479,20 @@ class S3Store:
         with self._errors("copy to", key=dst_key):
             self.client.copy(source, self.target.bucket, dst_key, Callback=on_bytes, Config=transfer_config())
 
+    def presign(self, key: str, *, expires: int = 3600) -> str:
+        """A link anyone can GET ``key`` with for ``expires`` seconds (signed here; no request is made).
+
+        The scheme is the endpoint's: HTTPS on AWS S3, whatever the MinIO endpoint uses otherwise.
+        SigV4 links live at most 7 days.
+        """
+        if not 1 <= expires <= 7 * 24 * 3600:
+            raise S3Error(f"a presigned link lives 1 second to 7 days, not {expires} seconds")
+        with self._errors("sign a link to", key=key):
+            url = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.target.bucket, "Key": key}, ExpiresIn=expires
+            )
+        return str(url)
+
     def credentials_id(self) -> str | None:
         """The access key id this store signs with (an identifier, not a secret); None without credentials."""
         with self._errors("connect"):
