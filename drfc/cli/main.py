@@ -251,6 +251,11 @@ def _register() -> None:
     cli.add_command(upload_cmd.car)
     cli.add_command(upload_cmd.download_model)
     cli.add_command(upload_cmd.increment_upload_model)
+    from drfc.cli import evaluation_cmd
+
+    cli.add_command(evaluation_cmd.start_evaluation)
+    cli.add_command(evaluation_cmd.stop_evaluation)
+    cli.add_command(evaluation_cmd.evaluation)
     from drfc.cli import models_cmd
 
     cli.add_command(models_cmd.models)

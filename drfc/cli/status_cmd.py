@@ -9,6 +9,8 @@ import click
 from drfc.cli.main import App, json_option
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from drfc.adapters.s3 import S3Store
     from drfc.config.model import Config
     from drfc.core.containers import ContainerInfo
@@ -52,6 +54,29 @@ def _read_progress(cfg: Config, store: S3Store, prefix: str, workers: int) -> Ru
         if store.exists(key):
             progress.workers.append(worker_progress(index, store.get_bytes(key)))
     return progress
+
+
+def _evaluation_progress(store: S3Store, labels: Mapping[str, str]) -> dict[str, Any] | None:
+    """Trials done so far, from the metrics file the evaluation's labels name."""
+    import json
+
+    from drfc.core.evaluation import METRICS_LABEL, TRIALS_LABEL
+    from drfc.core.evaluation_report import parse_trials, summarize
+
+    key = labels.get(METRICS_LABEL)
+    if not key:
+        return None
+    try:
+        trials = parse_trials(json.loads(store.get_bytes(key))) if store.exists(key) else []
+    except ValueError:
+        trials = []
+    total = labels.get(TRIALS_LABEL, "")
+    return {
+        "trials_done": len(trials),
+        "trials": int(total) if total.isdigit() else None,
+        "best_lap": summarize(trials).best_lap,
+        "metrics_key": key,
+    }
 
 
 @click.command("status")
@@ -108,6 +133,12 @@ def status(app: App) -> None:
                 progress = _read_progress(cfg, store, prefix, workers)
             except DrfcError as exc:
                 progress_error = exc.message
+        evaluation = None
+        if same_home and kind == "evaluation" and members:
+            try:
+                evaluation = _evaluation_progress(store, members[0].labels)
+            except DrfcError as exc:
+                progress_error = exc.message
         failed = failed or bool(failures)
         report.append(
             {
@@ -127,6 +158,7 @@ def status(app: App) -> None:
                     for u in members
                 ],
                 "progress": progress.to_dict() if progress else None,
+                "evaluation": evaluation,
                 "progress_error": progress_error,
                 "failures": failures,
             }
@@ -171,6 +203,12 @@ def _render(app: App, report: list[dict[str, Any]]) -> None:
                 if w["last_progress"] is not None:
                     last = f", last episode {w['last_progress']:.0f}% progress, reward {w['last_reward']:.2f}"
                 ui.print(f"  worker {w['worker']}: {w['episodes']} training episodes{last}")
+        elif run.get("evaluation"):
+            e = run["evaluation"]
+            line = f"  {e['trials_done']}/{e['trials'] or '?'} trials done"
+            if e["best_lap"] is not None:
+                line += f", best lap {e['best_lap']:.3f} s"
+            ui.print(line + f" ({e['metrics_key']})")
         elif run["progress_error"]:
             ui.print(f"  progress unavailable: {run['progress_error']}")
         for failure in run["failures"]:
