@@ -866,9 +866,12 @@ def wait_for_model(
 ) -> Mapping[str, Any]:
     """Poll ``get()`` (one model) until it is READY; ERROR raises with DRoA's reason, so does the timeout.
 
-    ``on_status(status, elapsed)`` is called after every poll, for a progress line.
+    Polls come quickly at first (1 s, then doubling) and then every ``interval`` seconds, so a
+    refusal early in DRoA's workflow is seen at once. ``on_status(status, elapsed)`` is called
+    after every poll, for a progress line.
     """
     start = clock()
+    delay = min(1.0, interval)
     while True:
         model = get()
         status = str(model.get("status") or "UNKNOWN")
@@ -889,7 +892,8 @@ def wait_for_model(
                 f"model {model.get('modelId')} is still {status} after {elapsed:.0f} s",
                 hint=f"it may still finish: check with `drfc models get {model.get('modelId')}`",
             )
-        sleep(max(0.0, min(interval, timeout - elapsed)))
+        sleep(max(0.0, min(delay, timeout - elapsed)))
+        delay = min(delay * 2, interval)
 
 
 def wait_for_asset(

@@ -383,7 +383,13 @@ def test_wait_reports_progress_until_ready() -> None:
         clock=clock,
     )
     assert model["status"] == "READY"
-    assert seen == [("IMPORTING", 0.0), ("IMPORTING", 10.0), ("READY", 20.0)] and clock.sleeps == [10, 10]
+    assert seen == [("IMPORTING", 0.0), ("IMPORTING", 1.0), ("READY", 3.0)] and clock.sleeps == [1, 2]
+
+
+def test_wait_polls_quickly_first_then_every_interval() -> None:
+    clock = Clock()
+    wait_for_model(statuses(*["IMPORTING"] * 7, "READY"), interval=10, timeout=100, sleep=clock.sleep, clock=clock)
+    assert clock.sleeps == [1, 2, 4, 8, 10, 10, 10]
 
 
 def test_wait_raises_the_import_error_reason() -> None:
@@ -397,6 +403,7 @@ def test_wait_gives_up_at_the_timeout_and_says_how_to_check_later() -> None:
     clock = Clock()
     with pytest.raises(DroaError, match="still IMPORTING after 30 s") as failed:
         wait_for_model(statuses(*["IMPORTING"] * 10), interval=10, timeout=30, sleep=clock.sleep, clock=clock)
+    assert clock.sleeps == [1, 2, 4, 8, 10, 5]  # the last sleep ends at the timeout
     assert "drfc models get abc123" in (failed.value.hint or "")
 
 
