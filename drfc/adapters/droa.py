@@ -221,15 +221,6 @@ class DroaClient:
         self._login = self._sign_in(cached)
         return self._login.credentials
 
-    def forget(self) -> bool:
-        """Remove the cached login; True when there was one."""
-        self._login = None
-        try:
-            self.cache_file.unlink()
-        except FileNotFoundError:
-            return False
-        return True
-
     def _read_cache(self) -> Login | None:
         try:
             text = self.cache_file.read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ module holds the pure pieces those calls need:
   here, before a byte is uploaded: name rules, track and direction, car shell
   and colour, SAC with a continuous action space, object-avoidance positions,
   required files, and the size and object-count limits;
-* the ``POST /importmodel`` body, the upload key convention and content types;
+* the ``POST /importmodel`` body and the upload key convention;
 * polling a model until ``READY`` or ``ERROR``, and the rows ``drfc models`` prints.
 
 The track and car tables are a snapshot of DRoA v1.2.5 (``tracks.json`` and
@@ -81,15 +81,6 @@ class DroaSite:
     def api_url(self, path: str) -> str:
         """``path`` (``/models``) under the API stage URL, which ends in ``/``."""
         return self.api_endpoint_url.rstrip("/") + "/" + path.lstrip("/")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "apiEndpointUrl": self.api_endpoint_url,
-            "region": self.region,
-            "uploadBucketName": self.upload_bucket,
-            "solutionVersion": self.solution_version,
-        }
 
 
 def env_js_url(site_url: str) -> str:
@@ -475,20 +466,6 @@ def new_upload_prefix(token: str | None = None) -> str:
     return f"{UPLOAD_ROOT}/{token or uuid.uuid4()}"
 
 
-def content_type(relpath: str) -> str:
-    """The Content-Type DRoA's web UI sets, by extension."""
-    name = relpath.rsplit("/", 1)[-1].lower()
-    if name.endswith(".json"):
-        return "application/json"
-    if name.endswith((".yaml", ".yml")):
-        return "application/x-yaml"
-    if name.endswith(".py"):
-        return "text/x-python"
-    if name == "done":
-        return "text/plain"
-    return "application/octet-stream"
-
-
 def import_request(bucket: str, prefix: str, name: str, description: str | None = None) -> dict[str, str]:
     """The ``POST /importmodel`` body."""
     body = {"s3Bucket": bucket, "s3Path": prefix.strip("/"), "modelName": name}
@@ -775,9 +752,6 @@ def _check_checkpoint_files(checkpoints: Mapping[str, Any], sizes: Mapping[str, 
 
 #: Model states in which DRoA accepts a delete.
 DELETABLE = frozenset({"READY", "ERROR"})
-#: States an import ends in.
-FINAL = frozenset({"READY", "ERROR"})
-ASSET_TYPES = ("TRAINING_LOGS", "EVALUATION_LOGS", "VIRTUAL_MODEL", "PHYSICAL_CAR_MODEL", "VIDEOS")
 #: Poll interval DRfC's scripts use while an asset is being packaged.
 ASSET_POLL_SECONDS = 5.0
 ASSET_TIMEOUT_SECONDS = 300.0
