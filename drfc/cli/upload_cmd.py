@@ -166,21 +166,19 @@ def upload(
 
     from drfc.cli.render import SyncBar
     from drfc.core.storage_service import local_target
-    from drfc.core.upload import check_not_overlapping, model_source, plan_model, upload_bundle, upload_target
+    from drfc.core.upload import check_not_overlapping, model_source, prepare_upload, upload_bundle, upload_target
 
     cfg = app.config()
     source = model_source(cfg, prefix)
     source_store = app.store(local_target(cfg))
     target_prefix = (prefix or cfg.settings.upload_s3_prefix).strip("/")
-    target_store = source_store if local else app.store(upload_target(cfg))
+    if local:
+        target_store = source_store
+    else:
+        upload = upload_target(cfg)
+        target_store = source_store.reuse_for(upload) or app.store(upload)
     check_not_overlapping(source_store, source.prefix, target_store, target_prefix)
-    bundle, listing = plan_model(
-        source_store,
-        source,
-        choice=choice,
-        target_bucket=target_store.target.bucket,
-        target_prefix=target_prefix,
-    )
+    bundle, listing, there = prepare_upload(source_store, source, target_store, target_prefix, choice=choice)
     _print_checkpoints(app, bundle)
     where = f"s3://{target_store.target.bucket}/{target_prefix}/"
     app.ui.step(f"checkpoint {bundle.checkpoint} ({bundle.checkpoint_name}) of {source.prefix} → {where}")
@@ -197,6 +195,7 @@ def upload(
             progress=bar,
             confirm=_confirmer(app, force, question),
             source_prefix=source.prefix,
+            target_listing=there,
         )
     _summary(app, result, bundle, verb="upload")
 

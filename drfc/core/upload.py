@@ -678,7 +678,8 @@ def list_model(store: S3Store, source: ModelSource) -> list[RemoteObject]:
     """The listing :func:`plan_bundle` needs: the model prefix, and the reward key and metrics if elsewhere."""
     listing = store.list(source.prefix)
     base = folder_prefix(source.prefix)
-    if source.reward_key and not source.reward_key.startswith(base):
+    own_reward = f"{base}reward_function.py"
+    if source.reward_key and not source.reward_key.startswith(base) and all(o.key != own_reward for o in listing):
         found = store.head(source.reward_key)
         if found is not None:
             listing.append(found)
@@ -697,16 +698,31 @@ def plan_model(
     layout: str = "s3",
     params_overrides: Mapping[str, Any] | None = None,
 ) -> tuple[Bundle, list[RemoteObject]]:
-    """List the model in ``store`` and plan its bundle; also returns the listing (for the executor)."""
+    """List the model in ``store`` and plan its bundle; also returns the listing (for the executor).
+
+    The few small files the planner reads (checkpoint record, training YAML) are fetched in parallel.
+    """
     listing = list_model(store, source)
     if not listing:
         raise NotFoundError(
             f"there is no model at s3://{store.target.bucket}/{source.prefix}/",
             hint="check DR_LOCAL_S3_MODEL_PREFIX (or -p), or `drfc s3 ls` to see what is there",
         )
+    keys = {o.key for o in listing}
+    small = [
+        key
+        for key in (f"{source.prefix}/model/deepracer_checkpoints.json", f"{source.prefix}/training_params.yaml")
+        if key in keys
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, len(small))) as pool:
+        fetched = dict(zip(small, pool.map(store.get_bytes, small), strict=True))
+
+    def read(key: str) -> bytes:
+        return fetched[key] if key in fetched else store.get_bytes(key)
+
     bundle = plan_bundle(
         listing,
-        store.get_bytes,
+        read,
         source_prefix=source.prefix,
         choice=choice,
         target_bucket=target_bucket,
@@ -718,6 +734,26 @@ def plan_model(
         params_overrides=params_overrides,
     )
     return bundle, listing
+
+
+def prepare_upload(
+    store: S3Store,
+    source: ModelSource,
+    target: S3Store,
+    target_prefix: str,
+    *,
+    choice: str | int,
+) -> tuple[Bundle, list[RemoteObject], list[RemoteObject]]:
+    """:func:`plan_model` for ``target``, with the target prefix listed meanwhile (the round trips overlap).
+
+    Returns the bundle, the source listing and the target listing, ready for :func:`upload_bundle`.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drfc-list") as pool:
+        there = pool.submit(target.list, target_prefix)
+        bundle, listing = plan_model(
+            store, source, choice=choice, target_bucket=target.target.bucket, target_prefix=target_prefix
+        )
+        return bundle, listing, there.result()
 
 
 def check_not_overlapping(
@@ -1019,16 +1055,19 @@ def upload_bundle(
     progress: SyncProgress | None = None,
     confirm: Callable[[TransferPlan], None] | None = None,
     source_prefix: str = "",
+    target_listing: Iterable[RemoteObject] | None = None,
 ) -> UploadResult:
     """Copy ``items`` under ``target_prefix``: plan against what is there, confirm, transfer, verify, wipe.
 
     ``confirm`` sees the plan before anything changes and raises to stop (not called for a dry run);
-    ``source_prefix`` only names the source in the result.
+    ``source_prefix`` only names the source in the result; ``target_listing`` is what the target prefix
+    holds, when the caller listed it already (see :func:`prepare_upload`).
     Deletions (``wipe``) happen only after every object of the bundle is verified in place.
     """
     started = time.monotonic()
     src_objects = {o.key: o for o in source_listing}
-    plan = plan_transfer(items, src_objects, target.list(target_prefix), target_prefix, wipe=wipe)
+    there = target.list(target_prefix) if target_listing is None else target_listing
+    plan = plan_transfer(items, src_objects, there, target_prefix, wipe=wipe)
     method = "server-side copy" if target.shares_endpoint_with(source) else "streamed"
     verified = deleted = 0
     if not dry_run:
