@@ -356,12 +356,20 @@ def upload_store(droa: DroaDouble, client: DroaClient) -> S3Store:
     return S3Store(S3Target(site.upload_bucket, None, site.region, None, "upload"), session=client.s3_session())
 
 
-def start_import(droa: DroaDouble, tmp_path: Path, objects: dict[str, bytes], **kw: Any) -> tuple[Any, DroaClient, str]:
-    """Plan, check, upload and start the import of ``objects``' model; (plan, client, model id)."""
+def start_import(
+    droa: DroaDouble, tmp_path: Path, objects: dict[str, bytes], operations: list[str] | None = None, **kw: Any
+) -> tuple[Any, DroaClient, str]:
+    """Plan, check, upload and start the import of ``objects``' model; (plan, client, model id).
+
+    ``operations`` collects the S3 operations made with the identity pool's credentials.
+    """
     client = make_client(droa, tmp_path)
     source = local_store(droa, objects)
     plan = plan_import(source, ModelSource(MODEL), site=client.site, choice=kw.pop("choice", "last"), **kw)
-    model_id = run_import(plan, client, source=source, target=upload_store(droa, client))
+    target = upload_store(droa, client)
+    if operations is not None:
+        target.client.meta.events.register("before-call.s3.*", lambda model, **_kw: operations.append(model.name))
+    model_id = run_import(plan, client, source=source, target=target)
     return plan, client, model_id
 
 
@@ -374,7 +382,15 @@ def wait(client: DroaClient, model_id: str, statuses: list[str] | None = None) -
 
 def test_an_import_uploads_exactly_the_droa_layout_and_becomes_ready(droa: DroaDouble, tmp_path: Path) -> None:
     objects = trained_model(MODEL, checkpoints=(1, 2, 3), best=2)
-    plan, client, model_id = start_import(droa, tmp_path, objects, name="my-model", description="from drfc")
+    operations: list[str] = []
+    plan, client, model_id = start_import(droa, tmp_path, objects, operations, name="my-model", description="from drfc")
+    # DRoA's roles may only put objects into the upload bucket: no listing, no reading back.
+    assert operations and set(operations) <= {
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+    }
     statuses: list[str] = []
     model = wait(client, model_id, statuses)
     assert statuses[0] == "IMPORTING" and statuses[-1] == "READY"
@@ -415,11 +431,17 @@ def test_an_import_uploads_exactly_the_droa_layout_and_becomes_ready(droa: DroaD
     assert model["fileSizeInBytes"] == sum(len(v) for v in uploaded.values())
 
 
-def test_a_reverse_run_on_a_counter_clockwise_default_track_imports_clockwise(droa: DroaDouble, tmp_path: Path) -> None:
-    objects = trained_model(MODEL, world="2022_april_open")
+def test_a_reverse_run_on_a_counter_clockwise_default_track_imports_clockwise_and_big_files_stream(
+    droa: DroaDouble, tmp_path: Path
+) -> None:
+    objects = trained_model(MODEL, world="2022_april_open", data_size=9 * 1024 * 1024)  # multipart upload
     key = f"{MODEL}/training_params.yaml"
     objects[key] = objects[key].replace(b"'REVERSE_DIR': 'False'", b"'REVERSE_DIR': 'True'")
-    _plan, client, model_id = start_import(droa, tmp_path, objects, name="reverse")
+    operations: list[str] = []
+    plan, client, model_id = start_import(droa, tmp_path, objects, operations, name="reverse")
+    assert "UploadPart" in operations and not {"ListObjectsV2", "GetObject", "HeadObject"} & set(operations)
+    data = f"model/{ckpt_name(3)}.data-00000-of-00001"
+    assert droa.uploaded(plan.upload_prefix)[data] == objects[f"{MODEL}/{data}"]
     assert wait(client, model_id)["trainingConfig"]["trackConfig"] == {
         "trackId": "2022_april_open",
         "trackDirection": "CLOCKWISE",
