@@ -211,6 +211,7 @@ def test_import_uploads_checks_and_waits_until_ready(env: Env, monkeypatch: pyte
     model = data["model"]
     assert model["modelId"] == data["modelId"] and model["description"] == "drfc test"
     assert model["trainingConfig"]["trackConfig"]["trackDirection"] == "CLOCKWISE"
+    assert "discrete, 2 actions" in env.ok("models", "get", data["modelId"]).stdout
     keys = env.uploads()
     assert all(k.startswith(data["s3Path"] + "/") for k in keys)
     assert (

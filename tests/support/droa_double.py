@@ -589,7 +589,7 @@ class DroaDouble:
                 "agentAlgorithm": "SAC" if metadata.get("training_algorithm") == "sac" else "PPO",
                 "rewardFunction": files["reward_function.py"].decode(),
                 "hyperparameters": hyper,
-                "actionSpace": metadata.get("action_space"),
+                "actionSpace": _action_space(metadata.get("action_space")),
                 "sensors": {"camera": "FRONT_FACING_CAMERA"},
             },
             trainingMetricsUrl=f"{self.moto_url}/{bucket}/{metrics}" if metrics else "",
@@ -694,6 +694,21 @@ def _is_training_metrics(key: str, prefix: str) -> bool:
         and "training-" in key.rsplit("/", 1)[-1]
         and key.endswith(".json")
     )
+
+
+def _action_space(space: Any) -> dict[str, Any]:
+    """model_metadata.json's action space in DRoA's shape (a union; "continous" is DRoA's spelling)."""
+    if isinstance(space, list):
+        return {"discrete": [{"speed": a.get("speed"), "steeringAngle": a.get("steering_angle")} for a in space]}
+    speed, steering = (space or {}).get("speed") or {}, (space or {}).get("steering_angle") or {}
+    return {
+        "continous": {
+            "lowSpeed": speed.get("low"),
+            "highSpeed": speed.get("high"),
+            "lowSteeringAngle": steering.get("low"),
+            "highSteeringAngle": steering.get("high"),
+        }
+    }
 
 
 def _model_id() -> str:
