@@ -68,10 +68,16 @@ def _summary(app: App, result: UploadResult, bundle: Bundle | None, *, verb: str
     data: dict[str, Any] = {}
     if bundle is not None:
         data.update(bundle.to_dict())
-    data.update(result.to_dict(with_steps=result.dry_run))
+        data["bundle_bytes"] = data.pop("bytes")
+    data.update(result.to_dict(with_steps=result.dry_run))  # "bytes": what was (or would be) transferred
     if app.ui.json_mode:
         app.ui.json(data)
         return
+    if result.untouched:
+        app.ui.warning(
+            f"{result.target} also holds {result.untouched} object(s) that are not part of this model "
+            "(left alone; --wipe deletes them)"
+        )
     if result.dry_run:
         planned = [
             (s.kind + (" (replace)" if s.replaces else ""), s.key, human_bytes(s.size), _origin(s))

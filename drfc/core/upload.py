@@ -413,7 +413,8 @@ def training_params_for_target(
     layout: Layout,
     overrides: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """The training YAML of an exported model, naming where it now lives (DRfC's named placeholders).
+    """The training YAML of an exported model, naming the bucket and prefix it now lives in (DRfC's named a
+    placeholder bucket).
 
     Classic layout: DRfC's style (every scalar a quoted string). DRoA layout: real booleans and
     numbers, ``WORLD_NAME`` without ``_cw``/``_ccw`` and ``TRACK_DIRECTION_CLOCKWISE`` from that
@@ -800,6 +801,7 @@ class Step:
 class TransferPlan:
     target_prefix: str
     steps: tuple[Step, ...]
+    untouched: tuple[str, ...] = ()  # keys under the prefix that are not part of the bundle, left alone
 
     def of(self, *kinds: StepKind) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.kind in kinds)
@@ -834,6 +836,7 @@ class UploadResult:
     dry_run: bool
     method: str  # "server-side copy" or "streamed"
     steps: tuple[Step, ...] = ()
+    untouched: int = 0  # objects under the target prefix that are not part of the bundle (kept without wipe)
 
     def to_dict(self, *, with_steps: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -849,6 +852,7 @@ class UploadResult:
             "seconds": round(self.seconds, 3),
             "dry_run": self.dry_run,
             "method": self.method,
+            "untouched": self.untouched,
         }
         if with_steps:
             data["steps"] = [s.to_dict() for s in self.steps]
@@ -892,12 +896,11 @@ def plan_transfer(
             same = there is not None and src is not None and same_etag(src, there)
             kind = "copy"
         steps.append(Step("skip" if same else kind, key, item.size, item, replaces=there is not None and not same))
+    base = folder_prefix(target_prefix)
+    others = tuple(key for key in sorted(existing) if key.startswith(base) and key not in wanted)
     if wipe:
-        base = folder_prefix(target_prefix)
-        for key in sorted(existing):
-            if key.startswith(base) and key not in wanted:
-                steps.append(Step("delete", key, existing[key].size))
-    return TransferPlan(folder_prefix(target_prefix), tuple(steps))
+        steps.extend(Step("delete", key, existing[key].size) for key in others)
+    return TransferPlan(base, tuple(steps), () if wipe else others)
 
 
 def _run_parallel(jobs: Sequence[Callable[[], None]], *, workers: int = FILE_WORKERS) -> None:
@@ -1093,4 +1096,5 @@ def upload_bundle(
         dry_run=dry_run,
         method=method,
         steps=plan.steps,
+        untouched=len(plan.untouched),
     )

@@ -207,7 +207,8 @@ def test_wipe_deletes_only_what_is_not_part_of_the_model_under_the_exact_prefix(
     env.client.put_object(Bucket=UPLOAD, Key=f"{TARGET}/model/99_Step-1.ckpt.index", Body=b"old")
     env.client.put_object(Bucket=UPLOAD, Key=f"{TARGET}-2/reward_function.py", Body=b"sibling")
     kept = env.json("upload", "-f")
-    assert kept["deleted"] == 0
+    assert kept["deleted"] == 0 and kept["untouched"] == 1
+    assert "1 object(s) that are not part of this model" in env.ok("upload", "-f").stderr
     assert "model/99_Step-1.ckpt.index" in tree(env.client, UPLOAD, TARGET)
 
     wiped = env.json("upload", "-f", "--wipe")

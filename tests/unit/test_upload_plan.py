@@ -402,9 +402,10 @@ def test_transfer_plan_skips_what_is_in_place_replaces_what_differs_and_wipes_on
     assert kinds[f"{TP}/ip/hyperparameters.json"] == "copy"
     assert [s.key for s in kept.replaced] == [f"{TP}/ip/hyperparameters.json"]
     assert not kept.of("delete") and len(kept.transfers) == len(bundle.items) - 2
+    assert kept.untouched == (f"{TP}/model/old_file",)
 
     wiped = plan_transfer(bundle.items, source, target, TP, wipe=True)
-    assert [s.key for s in wiped.of("delete")] == [f"{TP}/model/old_file"]
+    assert [s.key for s in wiped.of("delete")] == [f"{TP}/model/old_file"] and wiped.untouched == ()
 
 
 def test_same_etag_proves_equality_only_when_equal() -> None:
