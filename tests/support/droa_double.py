@@ -20,8 +20,9 @@ real HTTP on loopback. It plays the parts of a deployment that a client meets:
 * the five model endpoints (list, get, delete, get asset URL, import), scoped
   to the signed-in user. Import reads the uploaded files from the moto S3
   upload bucket: the synchronous checks answer 400/500 as DRoA's handler does;
-  then, after ``import_seconds``, a worker validates the reward function and
-  the checkpoint files and sets the model READY or ERROR with a reason. Only
+  then, once the model has been read ``import_polls`` times while IMPORTING
+  (deterministic, unlike a timer), the workflow validates the reward function
+  and the checkpoint files and sets the model READY or ERROR with a reason. Only
   ``metrics/training/training-*.json`` is taken as training metrics;
 * optionally (``waf_requires_browser``) a firewall that answers a bare 403 to
   requests without browser headers.
@@ -191,7 +192,7 @@ class DroaDouble:
         self.passwords: dict[str, str] = {}
         # knobs tests turn
         self.credential_seconds = 3600.0
-        self.import_seconds = 0.2
+        self.import_polls = 1
         self.page_size = 2
         self.env_style = "json"
         self.waf_requires_browser = False
@@ -246,7 +247,7 @@ class DroaDouble:
             self.models.clear()
             self.requests.clear()
             self.passwords.clear()
-        self.credential_seconds, self.import_seconds, self.page_size = 3600.0, 0.2, 2
+        self.credential_seconds, self.import_polls, self.page_size = 3600.0, 1, 2
         self.env_style, self.waf_requires_browser = "json", False
         import urllib.request
 
@@ -398,6 +399,7 @@ class DroaDouble:
                 "metadata": {"agentAlgorithm": "PPO", "sensors": {"camera": "FRONT_FACING_CAMERA"}},
                 "trainingMetricsUrl": "",
                 "_owner": owner,
+                "_polls": 10**9,  # a model added by a test keeps its status
                 **fields,
             }
         return model_id
@@ -494,6 +496,8 @@ class DroaDouble:
             if model is None or model["_owner"] != who.username:
                 return _error(404, "NotFoundError", "Model not found.")
             if method == "GET" and len(parts) == 2:
+                if not self._advance(model):
+                    return _error(404, "NotFoundError", "Model not found.")
                 return Answer(200, {"model": self.public(model)})
             if method == "DELETE" and len(parts) == 2:
                 return self._delete(model)
@@ -514,8 +518,7 @@ class DroaDouble:
     def _delete(self, model: dict[str, Any]) -> Answer:
         if model["status"] not in ("READY", "ERROR"):
             return _error(400, "BadRequestError", f"Model cannot be deleted while in {model['status']} status.")
-        model["status"] = "DELETING"
-        threading.Timer(self.import_seconds, lambda: self.models.pop(model["modelId"], None)).start()
+        model["status"], model["_polls"] = "DELETING", self.import_polls
         return Answer(200, {})
 
     def _asset(self, model: dict[str, Any], query: dict[str, list[str]]) -> Answer:
@@ -594,8 +597,8 @@ class DroaDouble:
             },
             trainingMetricsUrl=f"{self.moto_url}/{bucket}/{metrics}" if metrics else "",
             _prefix=prefix,
+            _polls=self.import_polls,
         )
-        threading.Timer(self.import_seconds, self._finish_import, args=(model_id,)).start()
         return Answer(200, {"modelId": model_id})
 
     def _refusal(self, params: Mapping[str, Any], metadata: Mapping[str, Any], hyper: Mapping[str, Any]) -> str | None:
@@ -621,11 +624,21 @@ class DroaDouble:
             return {"carShell": "DEEPRACER", "carColor": colour}
         return {"carShell": "DEEPRACER", "carColor": "WHITE"}
 
-    def _finish_import(self, model_id: str) -> None:
-        with self._lock:
-            model = self.models.get(model_id)
-        if model is None:
-            return
+    def _advance(self, model: dict[str, Any]) -> bool:
+        """DRoA's asynchronous work, done when the model has been read ``import_polls`` times; False once deleted."""
+        if model["status"] not in ("IMPORTING", "DELETING"):
+            return True
+        if model["_polls"] > 0:
+            model["_polls"] -= 1
+            return True
+        if model["status"] == "DELETING":
+            with self._lock:
+                self.models.pop(model["modelId"], None)
+            return False
+        self._finish_import(model)
+        return True
+
+    def _finish_import(self, model: dict[str, Any]) -> None:
         reason, size = self._validate_upload(model["_prefix"], model["metadata"]["rewardFunction"])
         with self._lock:
             model["fileSizeInBytes"] = size
@@ -675,16 +688,6 @@ class DroaDouble:
             key[len(prefix) + 1 :]: s3.get_object(Bucket=UPLOAD_BUCKET, Key=key)["Body"].read()
             for key in self._keys(prefix)
         }
-
-    def wait_until(self, model_id: str, statuses: set[str], timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                model = dict(self.models.get(model_id) or {})
-            if model.get("status") in statuses:
-                return model
-            time.sleep(0.02)
-        raise AssertionError(f"model {model_id} did not reach {statuses}")
 
 
 def _is_training_metrics(key: str, prefix: str) -> bool:
