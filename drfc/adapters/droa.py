@@ -121,7 +121,7 @@ def _http(
     except urllib.error.HTTPError as exc:
         with contextlib.closing(exc):
             return int(exc.code), exc.headers, exc.read()
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+    except OSError as exc:  # URLError, timeouts, refused or reset connections
         reason = getattr(exc, "reason", exc)
         raise DroaUnreachableError(f"cannot reach {what}: {reason}", hint=hint) from None
 
@@ -142,6 +142,8 @@ def fetch_site(url: str, *, timeout: float = HTTP_TIMEOUT) -> DroaSite:
 
 def download(url: str, path: Path, *, on_bytes: Callable[[int], None] | None = None) -> int:
     """Save a presigned asset URL to ``path`` (a temporary name, then renamed); returns the byte count."""
+    if not url.startswith(("https://", "http://")):  # never file:// or other schemes urllib would follow
+        raise DroaRequestError(f"DeepRacer on AWS returned a download address that is not http(s): {url[:40]!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
     host = urllib.parse.urlsplit(url).netloc

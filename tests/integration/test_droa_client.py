@@ -334,6 +334,8 @@ def test_an_asset_url_is_polled_while_queued_and_downloads(droa: DroaDouble, tmp
     assert size == len(b"VIRTUAL_MODEL of with-logs\n") * 100
     with pytest.raises(DroaRequestError, match="Unable to find physical model artifact"):
         client.asset_url(model_id, "PHYSICAL_CAR_MODEL")
+    with pytest.raises(DroaRequestError, match="not http"):
+        download(f"file://{tmp_path / 'out' / 'model.tar.gz'}", tmp_path / "copy")
 
 
 # ----------------------------------------------------------------------------- import
