@@ -187,7 +187,8 @@ def upload(
     bundle, listing, there = prepare_upload(source_store, source, target_store, target_prefix, choice=choice)
     _print_checkpoints(app, bundle)
     where = f"s3://{target_store.target.bucket}/{target_prefix}/"
-    app.ui.step(f"checkpoint {bundle.checkpoint} ({bundle.checkpoint_name}) of {source.prefix} → {where}")
+    if not app.ui.json_mode:  # the JSON says the same
+        app.ui.step(f"checkpoint {bundle.checkpoint} ({bundle.checkpoint_name}) of {source.prefix} → {where}")
     question = f"Upload checkpoint {bundle.checkpoint} of {source.prefix} to {where}"
     with SyncBar(app.ui, "uploading") as bar:
         result = upload_bundle(

@@ -23,12 +23,9 @@ SSE-KMS), the same SHA-256 of the content read back.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import re
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -609,6 +606,10 @@ def car_file_name(prefix: str, checkpoint: int) -> str:
 def car_tarball(members: Sequence[tuple[str, bytes]]) -> bytes:
     """A reproducible ``.tar.gz`` of exactly ``members`` (no folder entries, as ``tar -C dir a/b c`` makes):
     in the given order, mtime 0, owner root, mode 0644, so the same model always gives the same bytes."""
+    import gzip
+    import io
+    import tarfile
+
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name, data in members:
