@@ -113,13 +113,10 @@ def status(app: App) -> None:
         same_home = not members or members[0].labels.get("drfc.home") == str(cfg.home)
         failures = []
         for unit in members:
-            if (
-                unit.status in ENDED
-                and unit.exit_code not in (0, None)
-                and not (unit.role == "robomaker" and unit.exit_code == 143)
-            ):
+            shut_down = unit.role == "robomaker" and unit.exit_code == 143  # shutdown.sh's `kill 1` under tini
+            if unit.status in ENDED and unit.exit_code not in (0, None) and not shut_down:
                 failures.append(f"{unit.name} exited with code {unit.exit_code}")
-            elif unit.error:
+            elif unit.error and not shut_down:  # Swarm calls that end "task: non-zero exit (143)"
                 failures.append(f"{unit.name}: {unit.error}")
             if unit.role == "trainer":
                 message = simapp_failure(backend.logs(unit.id, tail=400))
