@@ -702,22 +702,28 @@ def plan_model(
 ) -> tuple[Bundle, list[RemoteObject]]:
     """List the model in ``store`` and plan its bundle; also returns the listing (for the executor).
 
-    The few small files the planner reads (checkpoint record, training YAML) are fetched in parallel.
+    The two small files the planner reads (checkpoint record, training YAML) are fetched while the
+    prefix is listed, so planning costs one round trip, not three; a fetch is used only if the
+    listing has the object (a missing one is simply not found).
     """
-    listing = list_model(store, source)
-    if not listing:
-        raise NotFoundError(
-            f"there is no model at s3://{store.target.bucket}/{source.prefix}/",
-            hint="check DR_LOCAL_S3_MODEL_PREFIX (or -p), or `drfc s3 ls` to see what is there",
-        )
-    keys = {o.key for o in listing}
-    small = [
-        key
-        for key in (f"{source.prefix}/model/deepracer_checkpoints.json", f"{source.prefix}/training_params.yaml")
-        if key in keys
-    ]
-    with ThreadPoolExecutor(max_workers=max(1, len(small))) as pool:
-        fetched = dict(zip(small, pool.map(store.get_bytes, small), strict=True))
+
+    def fetch(key: str) -> bytes | None:
+        try:
+            return store.get_bytes(key)
+        except NotFoundError:
+            return None
+
+    small = (f"{source.prefix}/model/deepracer_checkpoints.json", f"{source.prefix}/training_params.yaml")
+    with ThreadPoolExecutor(max_workers=len(small), thread_name_prefix="drfc-read") as pool:
+        early = [pool.submit(fetch, key) for key in small]
+        listing = list_model(store, source)
+        if not listing:
+            raise NotFoundError(
+                f"there is no model at s3://{store.target.bucket}/{source.prefix}/",
+                hint="check DR_LOCAL_S3_MODEL_PREFIX (or -p), or `drfc s3 ls` to see what is there",
+            )
+        keys = {o.key for o in listing}
+        fetched = {key: data for key, f in zip(small, early, strict=True) if key in keys and (data := f.result())}
 
     def read(key: str) -> bytes:
         return fetched[key] if key in fetched else store.get_bytes(key)
