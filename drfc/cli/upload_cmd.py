@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 
 def checkpoint_options(func: Any) -> Any:
     """``--last`` (default) / ``-b, --best`` / ``-c, --checkpoint N``, one choice."""
-    func = click.option("-c", "--checkpoint", "number", type=click.IntRange(min=0), help="This checkpoint number.")(
-        func
-    )
+    func = click.option(
+        "-c", "--checkpoint", "number", type=click.IntRange(min=0), metavar="N", help="Checkpoint number N."
+    )(func)
     func = click.option("-b", "--best", "best", is_flag=True, help="The best checkpoint (by evaluation).")(func)
     return click.option("--last", "last", is_flag=True, help="The last checkpoint written (default).")(func)
 
