@@ -9,6 +9,9 @@ import click
 from drfc.cli.main import App, json_option
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from drfc.cli.render import SyncBar
     from drfc.config.model import Config
     from drfc.core.upload import Bundle, TransferPlan, UploadResult
 
@@ -29,6 +32,17 @@ def resolve_choice(best: bool, last: bool, number: int | None) -> str | int:
     if number is not None:
         return number
     return "best" if best else "last"
+
+
+def progress_bar(app: App, label: str) -> AbstractContextManager[SyncBar | None]:
+    """A progress bar on stderr, or none in JSON mode (scripts read the result, and rich stays unloaded)."""
+    if app.ui.json_mode:
+        from contextlib import nullcontext
+
+        return nullcontext(None)
+    from drfc.cli.render import SyncBar
+
+    return SyncBar(app.ui, label)
 
 
 def _print_checkpoints(app: App, bundle: Bundle) -> None:
@@ -170,7 +184,6 @@ def upload(
     if name is not None or description is not None:
         raise click.UsageError("--name and --description are for --droa")
 
-    from drfc.cli.render import SyncBar
     from drfc.core.storage_service import local_target
     from drfc.core.upload import check_not_overlapping, model_source, prepare_upload, upload_bundle, upload_target
 
@@ -190,7 +203,7 @@ def upload(
     if not app.ui.json_mode:  # the JSON says the same
         app.ui.step(f"checkpoint {bundle.checkpoint} ({bundle.checkpoint_name}) of {source.prefix} → {where}")
     question = f"Upload checkpoint {bundle.checkpoint} of {source.prefix} to {where}"
-    with SyncBar(app.ui, "uploading") as bar:
+    with progress_bar(app, "uploading") as bar:
         result = upload_bundle(
             bundle.items,
             listing,
@@ -344,7 +357,6 @@ def download_model(
     The source is read with DR_UPLOAD_S3_PROFILE, like `drfc upload` writes; it must hold
     reward_function.py, model/model_metadata.json and ip/hyperparameters.json.
     """
-    from drfc.cli.render import SyncBar
     from drfc.core.storage import S3Target
     from drfc.core.storage_service import local_target
     from drfc.core.upload import check_not_overlapping, plan_mirror, upload_bundle
@@ -370,7 +382,7 @@ def download_model(
             hint="check the URL; the source is read with DR_UPLOAD_S3_PROFILE",
         )
     where = f"s3://{target_store.target.bucket}/{target}/"
-    with SyncBar(app.ui, "downloading") as bar:
+    with progress_bar(app, "downloading") as bar:
         result = upload_bundle(
             plan_mirror(listing, prefix),
             listing,
