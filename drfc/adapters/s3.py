@@ -557,11 +557,19 @@ class S3Store:
         dst_key: str,
         *,
         on_bytes: Callable[[int], None] | None = None,
+        known: RemoteObject | None = None,
     ) -> None:
         """Copy one object of another store here: server-side when possible, else streamed through this
-        machine (one GET feeding a multipart upload, no temporary file). A failure leaves no partial object."""
+        machine (one GET feeding a multipart upload, no temporary file). A failure leaves no partial object.
+
+        ``known`` is the source object as listed: its size and ETag spare the transfer manager the
+        HeadObject it would send first (and a multipart copy is pinned to that ETag).
+        """
         if self.shares_endpoint_with(source):
-            self.copy(src_key, dst_key, src_bucket=source.target.bucket, on_bytes=on_bytes)
+            if known is not None and known.etag:
+                self._copy_known(known, source.target.bucket, dst_key, on_bytes)
+            else:
+                self.copy(src_key, dst_key, src_bucket=source.target.bucket, on_bytes=on_bytes)
             return
         with source._errors("read", key=src_key):
             body = source.client.get_object(Bucket=source.target.bucket, Key=src_key)["Body"]
@@ -573,6 +581,26 @@ class S3Store:
                 )
         finally:
             body.close()
+
+    def _copy_known(
+        self, known: RemoteObject, src_bucket: str, dst_key: str, on_bytes: Callable[[int], None] | None
+    ) -> None:
+        """Server-side copy through the transfer manager, told the size and ETag up front."""
+        from s3transfer.manager import TransferManager
+        from s3transfer.subscribers import BaseSubscriber
+
+        class Known(BaseSubscriber):
+            def on_queued(self, future: Any, **kwargs: Any) -> None:
+                future.meta.provide_transfer_size(known.size)
+                future.meta.provide_object_etag(f'"{known.etag}"')
+
+            def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+                if on_bytes is not None:
+                    on_bytes(bytes_transferred)
+
+        source = {"Bucket": src_bucket, "Key": known.key}
+        with self._errors("copy to", key=dst_key), TransferManager(self.client, transfer_config()) as manager:
+            manager.copy(source, self.target.bucket, dst_key, subscribers=[Known()]).result()
 
     def digest(self, key: str) -> str:
         """SHA-256 (hex) of the object's content, read in 1 MiB blocks (to verify a copy whose ETag differs)."""

@@ -964,9 +964,18 @@ def _content_type(target: str) -> str | None:
 
 
 def execute_transfer(
-    plan: TransferPlan, *, source: S3Store, target: S3Store, progress: SyncProgress | None = None
+    plan: TransferPlan,
+    *,
+    source: S3Store,
+    target: S3Store,
+    progress: SyncProgress | None = None,
+    source_objects: Mapping[str, RemoteObject] | None = None,
 ) -> None:
-    """Copy and put every planned object (FILE_WORKERS at a time); deletes are left to the caller."""
+    """Copy and put every planned object (FILE_WORKERS at a time); deletes are left to the caller.
+
+    ``source_objects`` (the source listing by key) lets server-side copies skip a HeadObject each.
+    """
+    known = source_objects or {}
     transfers = plan.transfers
     if progress is not None:
         progress.start(len(transfers), plan.transfer_bytes)
@@ -982,7 +991,7 @@ def execute_transfer(
                     on_bytes(item.size)
             else:
                 assert item.source_key is not None
-                target.copy_from(source, item.source_key, step.key, on_bytes=on_bytes)
+                target.copy_from(source, item.source_key, step.key, on_bytes=on_bytes, known=known.get(item.source_key))
             if progress is not None:
                 progress.file_done(SyncAction("upload" if item.content else "copy", step.key, None, step.size, ""))
 
@@ -1083,7 +1092,7 @@ def upload_bundle(
     if not dry_run:
         if confirm is not None:
             confirm(plan)
-        execute_transfer(plan, source=source, target=target, progress=progress)
+        execute_transfer(plan, source=source, target=target, progress=progress, source_objects=src_objects)
         verified = verify_transfer(items, src_objects, source=source, target=target, target_prefix=target_prefix)
         deletes = plan.of("delete")
         if deletes:

@@ -183,6 +183,32 @@ def test_large_objects_stream_between_stores_with_other_keys_byte_identical(
     assert dest.head("x/big.bin").etag == source.head("m/big.bin").etag  # type: ignore[union-attr]
 
 
+def test_server_side_copies_of_listed_objects_send_no_head_and_stay_byte_identical(s3: S3Server) -> None:
+    c = client(s3.endpoint_url)
+    c.create_bucket(Bucket=LOCAL)
+    c.create_bucket(Bucket=UPLOAD)
+    big, small = os.urandom(20 * MiB + 5), os.urandom(3000)
+    c.upload_fileobj(io.BytesIO(big), LOCAL, "m/big.bin", Config=TransferConfig(multipart_chunksize=8 * MiB))
+    c.put_object(Bucket=LOCAL, Key="m/small.bin", Body=small)
+    source = S3Store(S3Target(LOCAL, s3.endpoint_url, REGION), persist_checksums=False)
+    dest = source.reuse_for(S3Target(UPLOAD, s3.endpoint_url, REGION))
+    assert dest is not None and dest.shares_endpoint_with(source)
+    operations: list[str] = []
+    dest.client.meta.events.register("before-call.s3.*", lambda model, **_: operations.append(model.name))
+    listed = {o.key: o for o in source.list("m")}
+    moved: list[int] = []
+
+    for key in ("m/big.bin", "m/small.bin"):
+        dest.copy_from(source, key, key.replace("m/", "x/"), on_bytes=moved.append, known=listed[key])
+
+    assert "HeadObject" not in operations and operations.count("CopyObject") == 1
+    assert operations.count("UploadPartCopy") == 3
+    assert c.get_object(Bucket=UPLOAD, Key="x/big.bin")["Body"].read() == big
+    assert c.get_object(Bucket=UPLOAD, Key="x/small.bin")["Body"].read() == small
+    assert dest.head("x/big.bin").etag == listed["m/big.bin"].etag  # type: ignore[union-attr]
+    assert sum(moved) == len(big) + len(small)
+
+
 # ----------------------------------------------------------------------------- SIGKILL through the real command
 
 
