@@ -26,13 +26,13 @@ such leftovers and finishes the job.
 from __future__ import annotations
 
 import builtins
+import functools
 import mimetypes
 import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,7 @@ from botocore import exceptions as bce
 from botocore.config import Config
 
 from drfc import __version__
+from drfc.core.parallel import run_transfers
 from drfc.core.storage import (
     FILE_WORKERS,
     MULTIPART_CHUNKSIZE,
@@ -787,43 +788,10 @@ class S3Store:
         local_root: Path | None,
         src_bucket: str | None,
     ) -> None:
-        if not transfers:
-            return
-        stop = threading.Event()
-
-        def work(action: SyncAction) -> bool:
-            if stop.is_set():
-                return False
-            self._transfer(action, progress, cache, local_root, src_bucket)
-            return True
-
-        pool = ThreadPoolExecutor(max_workers=min(FILE_WORKERS, len(transfers)), thread_name_prefix="drfc-s3")
-        failures: builtins.list[BaseException] = []
-        done = 0
-        try:
-            futures: builtins.list[Future[bool]] = [pool.submit(work, action) for action in transfers]
-            for future in as_completed(futures):
-                error = future.exception()
-                if error is not None:
-                    failures.append(error)
-                    stop.set()
-                elif future.result():
-                    done += 1
-        except BaseException:
-            stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        if failures:
-            first = failures[0]
-            if not isinstance(first, DrfcError):
-                first = self.translate(first, "transfer")
-            note = (
-                f"; {done} of {len(transfers)} transfers completed before the failure"
-                f"{f' ({len(failures)} failed)' if len(failures) > 1 else ''}; "
-                "running the same command again finishes the rest"
-            )
-            raise type(first)(first.message + note, hint=first.hint) from failures[0]
+        jobs = [
+            functools.partial(self._transfer, action, progress, cache, local_root, src_bucket) for action in transfers
+        ]
+        run_transfers(jobs, workers=FILE_WORKERS, name="drfc-s3", translate=lambda exc: self.translate(exc, "transfer"))
 
     def _run_deletes(self, deletes: tuple[SyncAction, ...], progress: SyncProgress | None) -> None:
         """Remote deletes in batches, local deletes one by one; only after every transfer succeeded."""

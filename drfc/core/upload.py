@@ -29,16 +29,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from drfc.core.parallel import run_transfers
 from drfc.core.storage import FILE_WORKERS, RemoteObject, S3Target, SyncAction, SyncProgress
 from drfc.core.sync import folder_prefix, is_ignored, join_key
-from drfc.errors import ConfigError, ConflictError, DrfcError, NotFoundError, S3TransferError, UploadError
+from drfc.errors import ConfigError, ConflictError, NotFoundError, S3TransferError, UploadError
 
 if TYPE_CHECKING:
     from drfc.adapters.s3 import S3Store
@@ -911,43 +912,7 @@ def plan_transfer(
 
 
 def _run_parallel(jobs: Sequence[Callable[[], None]], *, workers: int = FILE_WORKERS) -> None:
-    """Run ``jobs`` on a pool; the first failure stops what has not started and is re-raised with a count."""
-    if not jobs:
-        return
-    stop = threading.Event()
-
-    def run(job: Callable[[], None]) -> bool:
-        if stop.is_set():
-            return False
-        job()
-        return True
-
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(jobs)), thread_name_prefix="drfc-upload")
-    failures: list[BaseException] = []
-    done = 0
-    try:
-        futures: list[Future[bool]] = [pool.submit(run, job) for job in jobs]
-        for future in as_completed(futures):
-            error = future.exception()
-            if error is not None:
-                failures.append(error)
-                stop.set()
-            elif future.result():
-                done += 1
-    except BaseException:
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    if failures:
-        first = failures[0]
-        if not isinstance(first, DrfcError):
-            raise first
-        note = (
-            f"; {done} of {len(jobs)} transfers completed before the failure; "
-            "running the same command again finishes the rest"
-        )
-        raise type(first)(first.message + note, hint=first.hint) from first
+    run_transfers(jobs, workers=workers, name="drfc-upload")
 
 
 def _content_type(target: str) -> str | None:
