@@ -215,10 +215,9 @@ def _render(app: App, e: Evaluation) -> None:
         )
         for t in e.trials
     ]
+    ui.print(f"evaluation {e.started} of {e.model_prefix}: {what}")
     ui.table(
-        ("Trial", "Lap time (s)", "Progress (%)", "Status", "Resets", "Off track", "Collisions", "Completed"),
-        rows,
-        title=f"evaluation {e.started} of {e.model_prefix}: {what}",
+        ("Trial", "Lap time (s)", "Progress (%)", "Status", "Resets", "Off track", "Collisions", "Completed"), rows
     )
     s = e.summary
     line = f"completed {s.completed}/{s.trials}"
