@@ -159,8 +159,8 @@ def start_run(
     running = backend.units(run_selector(cfg.run_id, recipe.kind))
     if running:
         raise ConflictError(
-            f"run {cfg.run_id} already has a {recipe.kind} with {len(running)} container(s): "
-            + ", ".join(u.name for u in running),
+            f"run {cfg.run_id} already has {'an' if recipe.kind[0] in 'aeiou' else 'a'} {recipe.kind} "
+            f"with {len(running)} container(s): " + ", ".join(u.name for u in running),
             hint=f"stop it with `drfc stop-{recipe.kind}`, or use another DR_RUN_ID",
         )
     recipe.preflight(store, events, options)
