@@ -103,9 +103,9 @@ class UI:
 
     # --- results (stdout) -------------------------------------------------------------------------------
     def print(self, text: str = "") -> None:
-        """A plain result line on stdout (not in JSON mode)."""
+        """A plain result line on stdout (not in JSON mode), verbatim: log lines must survive `| grep`."""
         if not self.json_mode:
-            self.out.print(self.redact(text), markup=False)
+            self.out.print(self.redact(text), markup=False, emoji=False, soft_wrap=True)
 
     def json(self, data: Any) -> None:
         """The one JSON document of a command, on stdout."""
