@@ -10,6 +10,7 @@ from drfc.cli.main import App, json_option
 
 if TYPE_CHECKING:
     from drfc.core.evaluation_report import Evaluation
+    from drfc.core.runs import Backend
 
 NOT_RUN_IN_DRY_RUN = (
     "Docker Engine reachable",
@@ -53,7 +54,7 @@ def start_evaluation(
     """
     import os
 
-    from drfc.cli.training_cmd import credentials_for, follow_run, start_with
+    from drfc.cli.training_cmd import credentials_for, start_with
     from drfc.core.evaluation import EvaluationRecipe, clear_finished, describe_start, trainings_of
 
     if quiet:
@@ -88,11 +89,59 @@ def start_evaluation(
     if not follow or quiet or app.options.quiet:
         app.ui.info("follow it with `drfc logs robomaker --eval -f`; results: `drfc evaluation report`")
         return
-    follow_run(app, cfg.run_id, "evaluation", ("robomaker", 1))
-    from drfc.core.runs import run_selector
-
-    if not any(u.running for u in backend.units(run_selector(cfg.run_id, "evaluation"))):
+    if _follow_until_ended(app, backend, cfg.run_id):
         app.ui.info("the evaluation ended; see `drfc evaluation report`")
+
+
+def _follow_until_ended(app: App, backend: Backend, run_id: int) -> bool:
+    """Stream the evaluation's log until it ends; True when it did, False after Ctrl-C (it goes on).
+
+    The unit's state decides the end, not the log stream: a Swarm service's log stream stays open
+    after its task has exited.
+    """
+    import queue
+    import threading
+    import time
+
+    from drfc.core.runs import ENDED, run_selector
+
+    units = backend.units(run_selector(run_id, "evaluation"))
+    if not units:
+        return True
+    unit = units[0]
+    app.ui.info(f"following {unit.name} until the evaluation ends (Ctrl-C stops following; it goes on)")
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        try:
+            for line in backend.follow(unit.id, tail=50):
+                lines.put(line)
+        except Exception as exc:  # the unit was removed meanwhile
+            lines.put(f"(log stream ended: {exc})")
+        finally:
+            lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    ended_since: float | None = None
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                now = time.monotonic()
+                if ended_since is None:
+                    current = [u for u in backend.units(run_selector(run_id, "evaluation")) if u.id == unit.id]
+                    if not current or current[0].status in ENDED:
+                        ended_since = now
+                elif now - ended_since > 2:  # the last lines had time to arrive
+                    return True
+                continue
+            if line is None:
+                return True
+            app.ui.print(line)
+    except KeyboardInterrupt:
+        app.ui.info("stopped following; the evaluation goes on (`drfc stop-evaluation` stops it)")
+        return False
 
 
 def _dry_run(app: App, *, clone: bool, checkpoint: str) -> None:

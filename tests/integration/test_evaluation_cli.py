@@ -9,11 +9,14 @@ first evaluation's keys; an evaluation stopped mid-run leaves nothing behind.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import docker
 import pytest
+from click.testing import Result
 from tests.support.drfc_home import Home, labelled_leftovers, run_units
 
 pytestmark = pytest.mark.docker
@@ -71,6 +74,25 @@ def evaluation_finished(home: Home, s3: Any, start: dict[str, Any]) -> str:
     return str(stamp)
 
 
+def in_time(call: Callable[[], Result], timeout: float) -> Result:
+    """Run a command that must return by itself, failing the test (not hanging it) when it does not."""
+    done: list[Result | BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(call())
+        except BaseException as exc:  # an assertion about its result: raised again below
+            done.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert done, f"the command did not return within {timeout:.0f}s"
+    if isinstance(done[0], BaseException):
+        raise done[0]
+    return done[0]
+
+
 def test_evaluation_lifecycle(run_home: Home, docker_client: docker.DockerClient) -> None:
     home = run_home
     configure(home, iterations=8)
@@ -117,20 +139,22 @@ def test_evaluation_lifecycle(run_home: Home, docker_client: docker.DockerClient
     assert f"of {CLONE}: TIME_TRIAL" in table and "Lap time" in table and f"evaluation-{stamp}" in table
 
     # Once training is over: a second clone leaves the original byte-identical and keeps the first's keys.
+    # This one follows its log (the default), which must end with the evaluation on both backends.
     wait_for(s3, f"{PREFIX}/model/.finished")
     home.ok("stop-training")
     original = snapshot(s3, PREFIX)
-    second = home.json("start-evaluation", "-c", "--no-follow", "--checkpoint", "best")
-    assert second["evaluation"]["stamp"] != stamp
-    evaluation_finished(home, s3, second)
-    wait_ended(home, "evaluation")
+    followed = in_time(lambda: home.ok("start-evaluation", "-c", "--checkpoint", "best"), timeout=120)
+    assert "Evaluation job complete" in followed.stdout and "the evaluation ended" in followed.stderr
     assert snapshot(s3, PREFIX) == original
     both = home.json("evaluation", "report", "--all")["evaluations"]
-    assert [e["stamp"] for e in both] == [stamp, second["evaluation"]["stamp"]]
-    assert all(len(e["trials"]) == TRIALS for e in both)
+    assert len(both) == 2 and both[0]["stamp"] == stamp and both[1]["checkpoint"] == "best"
+    assert all(len(e["trials"]) == TRIALS and e["state"] == "finished" for e in both)
 
     # Stopped mid-run (the model itself this time): nothing is left, and stopping again is fine.
-    home.ok("--set", "DR_EVAL_NUMBER_OF_TRIALS=500", "start-evaluation", "--no-follow")
+    quiet = home.ok("--set", "DR_EVAL_NUMBER_OF_TRIALS=500", "start-evaluation", "-q")
+    assert quiet.stdout == "" and "following" not in quiet.stderr
+    busy = home.run("start-evaluation", "--no-follow")
+    assert busy.exit_code == 5 and "already has an evaluation" in busy.stderr and "stop-evaluation" in busy.stderr
     stopped = home.json("stop-evaluation")
     assert [u["name"] for u in stopped["stopped"]] == ["drfc-0-eval-robomaker"]
     assert labelled_leftovers(docker_client, "evaluation") == []
