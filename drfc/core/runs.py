@@ -186,10 +186,15 @@ def start_run(
 
 
 @contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Ignore Ctrl-C while cleaning up, so cleanup itself cannot be cut in half."""
+def sigint_deferred(*, reraise: bool = False) -> Iterator[None]:
+    """Hold Ctrl-C back while a block runs, so the block cannot be cut in half.
+
+    With ``reraise``, a Ctrl-C that arrived meanwhile is raised once the block is done; without,
+    it is dropped (used by cleanups, which already run because of an interrupt or a failure).
+    """
+    hits: list[int] = []
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: hits.append(signum))
     except ValueError:  # not the main thread
         yield
         return
@@ -197,6 +202,8 @@ def sigint_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+    if hits and reraise:
+        raise KeyboardInterrupt
 
 
 def launch(plan: RunPlan, backend: Backend, events: Events, options: StartOptions) -> list[str]:
@@ -206,14 +213,16 @@ def launch(plan: RunPlan, backend: Backend, events: Events, options: StartOption
     created: list[str] = []
     pool = ThreadPoolExecutor(max_workers=min(16, len(specs)))
     try:
-        futures = [pool.submit(_deploy, backend, spec, created) for spec in specs]
+        # A Ctrl-C inside submit() could orphan a thread the pool then never waits for: hold it back.
+        with sigint_deferred(reraise=True):
+            futures = [pool.submit(_deploy, backend, spec, created) for spec in specs]
         for future in futures:
             future.result()
         wait_running(len(specs), backend, events, options, start_id)
         return created
     except BaseException as exc:
-        pool.shutdown(wait=True, cancel_futures=True)
-        with sigint_deferred():
+        with sigint_deferred():  # a second Ctrl-C must not skip the cleanup
+            pool.shutdown(wait=True, cancel_futures=True)  # deploys in flight finish, then are removed
             cleanup(backend, created, start_id)
         if isinstance(exc, KeyboardInterrupt):
             raise InterruptedByUser("interrupted: everything this start created was removed") from None

@@ -439,12 +439,6 @@ def test_ctrl_c_during_the_deploys_waits_for_them_and_removes_them(tmp_path: Pat
     assert recipe.rolled_back == ["m/training_params.yaml"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="launch() relies on ThreadPoolExecutor.shutdown(wait=True) to wait for deploys in flight, but a "
-    "SIGINT inside pool.submit() (while Thread.start() waits for the new thread) leaves that thread out "
-    "of the pool's set: its deploy goes on after cleanup listed the units, and the unit is left behind",
-)
 def test_interrupt_while_the_pool_spawns_threads_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -468,11 +462,6 @@ def test_interrupt_while_the_pool_spawns_threads_leaves_nothing(
     assert fired and backend.units_by_id == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a second Ctrl-C while launch() waits for the deploys in flight (pool.shutdown, before the "
-    "SIGINT-deferred cleanup) escapes the except block: nothing is removed",
-)
 def test_a_second_ctrl_c_does_not_skip_the_cleanup(tmp_path: Path) -> None:
     backend = FakeBackend(deploy_seconds=0.5)
     recipe = FakeRecipe(run_plan())
