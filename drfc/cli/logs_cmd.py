@@ -74,8 +74,11 @@ def logs(
 
 def stream_units(
     app: App, backend: Backend, units: list[ContainerInfo], *, tail: int | str = "all", since: int | None = None
-) -> None:
-    """Follow the logs of one unit, or of several interleaved with a name prefix, until Ctrl-C or all end."""
+) -> bool:
+    """Follow the logs of one unit, or of several interleaved with a name prefix, until Ctrl-C or all end.
+
+    True when every stream ended by itself (the units ended), False after Ctrl-C.
+    """
     import queue
     import threading
 
@@ -85,7 +88,8 @@ def stream_units(
                 app.ui.print(line)
         except KeyboardInterrupt:
             app.ui.info("stopped following; the run goes on")
-        return
+            return False
+        return True
     lines: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=10_000)
     width = max(len(u.name) for u in units)
 
@@ -110,3 +114,5 @@ def stream_units(
             app.ui.print(f"{item[0]:<{width}} | {item[1]}")
     except KeyboardInterrupt:
         app.ui.info("stopped following; the run goes on")
+        return False
+    return True

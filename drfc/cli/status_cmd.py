@@ -88,9 +88,10 @@ def status(app: App) -> None:
     Exits 30 when a run reports a failure (a container exited with an error, or the
     trainer logged a simapp exception, which it often does before exiting 0).
     """
+    from functools import partial
+
     from drfc.core.containers import KIND, MANAGED
-    from drfc.core.runs import ENDED
-    from drfc.core.status import simapp_failure
+    from drfc.core.status import unit_failures
     from drfc.core.storage_service import local_target
     from drfc.errors import DrfcError
 
@@ -111,17 +112,9 @@ def status(app: App) -> None:
         )
         prefix = members[0].labels.get("drfc.model-prefix") if members else cfg.settings.local_s3_model_prefix
         same_home = not members or members[0].labels.get("drfc.home") == str(cfg.home)
-        failures = []
-        for unit in members:
-            shut_down = unit.role == "robomaker" and unit.exit_code == 143  # shutdown.sh's `kill 1` under tini
-            if unit.status in ENDED and unit.exit_code not in (0, None) and not shut_down:
-                failures.append(f"{unit.name} exited with code {unit.exit_code}")
-            elif unit.error and not shut_down:  # Swarm calls that end "task: non-zero exit (143)"
-                failures.append(f"{unit.name}: {unit.error}")
-            if unit.role == "trainer":
-                message = simapp_failure(backend.logs(unit.id, tail=400))
-                if message:
-                    failures.append(f"the trainer reported: {message}")
+        failures = [
+            failure for unit in members for failure in unit_failures(unit, partial(backend.logs, unit.id, tail=400))
+        ]
         progress = None
         progress_error = None
         if same_home and prefix and kind == "training":

@@ -118,8 +118,12 @@ def follow_run(app: App, run_id: int, kind: str, choice: tuple[str, int | None] 
     """Stream the chosen logs of a run that just started; Ctrl-C stops following, not the run."""
     if choice is None or app.options.quiet or app.ui.json_mode:
         return
+    from functools import partial
+
     from drfc.cli.logs_cmd import stream_units
     from drfc.core.runs import run_selector
+    from drfc.core.status import unit_failures
+    from drfc.errors import RunFailedError
 
     backend = app.backend()
     role, worker = choice
@@ -131,7 +135,19 @@ def follow_run(app: App, run_id: int, kind: str, choice: tuple[str, int | None] 
     if not units:
         return
     app.ui.info(f"following {', '.join(u.name for u in units)} (Ctrl-C stops following; the run goes on)")
-    stream_units(app, backend, units, tail=50)
+    if not stream_units(app, backend, units, tail=50):
+        return
+    # The streams ended with their units: a failure (often a trainer that logged an error and exited 0)
+    # makes the command fail, so scripts that wait on `start-training` see it.
+    ended = backend.units(run_selector(run_id, kind))
+    failures = [
+        f
+        for u in ended
+        if u.id in {w.id for w in units}
+        for f in unit_failures(u, partial(backend.logs, u.id, tail=400))
+    ]
+    if failures:
+        raise RunFailedError("; ".join(failures), hint="see `drfc status` and `drfc logs`")
 
 
 def _local_hyperparameters(cfg: Config) -> dict[str, Any]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from drfc.core.containers import ContainerInfo
+from drfc.core.runs import ENDED
 
 _EXCEPTION = re.compile(r'\{"simapp_exception":\s*(\{.*\})\s*\}')
 
@@ -62,6 +66,21 @@ def simapp_failure(log: str) -> str | None:
     message = found.get("message") or "unknown error"
     code = found.get("errorCode")
     return f"{message}" + (f" (error code {code})" if code else "")
+
+
+def unit_failures(unit: ContainerInfo, log_tail: Callable[[], str]) -> list[str]:
+    """Why a unit counts as failed: a non-zero exit, an engine error, or a trainer's simapp exception."""
+    failures = []
+    shut_down = unit.role == "robomaker" and unit.exit_code == 143  # shutdown.sh's `kill 1` under tini
+    if unit.status in ENDED and unit.exit_code not in (0, None) and not shut_down:
+        failures.append(f"{unit.name} exited with code {unit.exit_code}")
+    elif unit.error and not shut_down:  # Swarm calls that end "task: non-zero exit (143)"
+        failures.append(f"{unit.name}: {unit.error}")
+    if unit.role == "trainer":
+        message = simapp_failure(log_tail())
+        if message:
+            failures.append(f"the trainer reported: {message}")
+    return failures
 
 
 @dataclass
