@@ -153,8 +153,8 @@ SIMAPP_REPOSITORY = "awsdeepracercommunity/deepracer-simapp"
 
 
 @pytest.fixture(scope="session")
-def swarm_simapp(docker_client: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[str]:
-    """``DR_SIMAPP_SOURCE`` for Swarm: the simapp stand-ins pushed to a loopback registry for the session."""
+def loopback_registry(docker_client: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[Any]:
+    """A loopback docker-registry for the session: Swarm resolves every service image in a registry."""
     from tests.conftest import _unavailable, swarm_problem
     from tests.support.registry import LoopbackRegistry
 
@@ -163,16 +163,27 @@ def swarm_simapp(docker_client: docker.DockerClient, standin_images: dict[str, s
     registry = LoopbackRegistry()
     try:
         registry.start()
-        for tag in ("6.0.4-cpu", "6.0.4-gpu"):
-            registry.push(f"{SIMAPP_REPOSITORY}:{tag}", f"{SIMAPP_REPOSITORY}:{tag}")
     except Exception as exc:
         registry.stop()
         _unavailable(f"the loopback registry for Swarm could not be prepared: {exc}")
-    yield f"{registry.host}/{SIMAPP_REPOSITORY}"
-    for tag in ("6.0.4-cpu", "6.0.4-gpu"):
+    yield registry
+    for ref in registry.pushed:
         with contextlib.suppress(docker.errors.APIError):
-            docker_client.images.remove(f"{registry.host}/{SIMAPP_REPOSITORY}:{tag}")
+            docker_client.images.remove(ref)
     registry.stop()
+
+
+@pytest.fixture(scope="session")
+def swarm_simapp(loopback_registry: Any) -> str:
+    """``DR_SIMAPP_SOURCE`` for Swarm: the simapp stand-ins pushed to the loopback registry for the session."""
+    from tests.conftest import _unavailable
+
+    try:
+        for tag in ("6.0.4-cpu", "6.0.4-gpu"):
+            loopback_registry.push(f"{SIMAPP_REPOSITORY}:{tag}", f"{SIMAPP_REPOSITORY}:{tag}")
+    except Exception as exc:
+        _unavailable(f"the simapp stand-ins could not be pushed to the loopback registry: {exc}")
+    return f"{loopback_registry.host}/{SIMAPP_REPOSITORY}"
 
 
 @pytest.fixture(params=["containers", pytest.param("swarm", marks=pytest.mark.swarm)])

@@ -28,6 +28,7 @@ class LoopbackRegistry:
         self.host = f"127.0.0.1:{self.port}"
         self.root = Path(tempfile.mkdtemp(prefix="drfc-registry-"))
         self.process: subprocess.Popen[bytes] | None = None
+        self.pushed: list[str] = []  # local tags made by push(), for the caller to remove
 
     def start(self, timeout: float = 30) -> None:
         binary = shutil.which("docker-registry")
@@ -58,6 +59,7 @@ class LoopbackRegistry:
         """Tag ``image`` as ``<registry>/<repository>`` and push it; returns the new reference."""
         ref = f"{self.host}/{repository}"
         subprocess.run(["docker", "tag", image, ref], check=True, capture_output=True)
+        self.pushed.append(ref)
         subprocess.run(["docker", "push", "-q", ref], check=True, capture_output=True, timeout=600)
         return ref
 
