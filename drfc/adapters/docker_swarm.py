@@ -216,7 +216,8 @@ class SwarmBackend:
     def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None:
         """Services go at once, their containers a moment later; then their configs can go too."""
         deadline = time.monotonic() + timeout
-        while (self.units(selector) or self.engine.find(selector)) and time.monotonic() < deadline:
+        tasks = {**selector, SERVICE_ID: None}  # task containers only: plain ones are not this backend's
+        while (self.units(selector) or self.engine.find(tasks)) and time.monotonic() < deadline:
             time.sleep(0.1)
         wanted = [k if v is None else f"{k}={v}" for k, v in selector.items()]
         for config in self._call("listing configs", lambda: self.client.configs.list(filters={"label": wanted})):

@@ -205,11 +205,6 @@ def test_sigint_at_any_point_of_a_start_leaves_nothing(run_home: Home, docker_cl
     assert labelled_leftovers(docker_client) == []
 
 
-@pytest.mark.xfail(
-    strict=False,  # the window is a few milliseconds wide: this catches it in about one start of five
-    reason="a SIGINT while launch() spawns its deploy threads can leave a unit behind: see "
-    "test_runs_orchestration.py::test_interrupt_while_the_pool_spawns_threads_leaves_nothing",
-)
 def test_sigint_as_the_launch_begins_leaves_nothing(run_home: Home, docker_client: docker.DockerClient) -> None:
     run_home.ok("storage", "start")
     run_home.ok("upload-custom-files")
@@ -349,11 +344,6 @@ def test_stop_all_stops_only_what_drfc_labelled(
             service.remove()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="on a Swarm manager stop-all first waits with SwarmBackend.wait_gone, which also counts the plain "
-    "containers of containers-backend runs, so it sits out its whole grace + 30 s timeout before stopping them",
-)
 def test_stop_all_of_plain_containers_on_a_swarm_manager_is_prompt(
     home: Home, docker_client: docker.DockerClient
 ) -> None:
