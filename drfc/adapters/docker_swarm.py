@@ -10,6 +10,8 @@ service, config and task container carries the spec's ``drfc.*`` labels.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -21,6 +23,7 @@ import docker.types
 from drfc.adapters.docker_engine import DockerEngine, PullReporter, log_lines, service_kwargs, translate
 from drfc.core.containers import ContainerInfo, ContainerSpec
 from drfc.core.plan import RunPlan
+from drfc.core.runs import ENDED
 from drfc.errors import DockerError
 
 #: Node label each role is placed by, as in DRfC's swarm compose files.
@@ -211,7 +214,46 @@ class SwarmBackend:
                 unit_id, stdout=True, stderr=True, follow=follow, tail=tail, since=since or 0
             ),
         )
-        yield from log_lines(stream)
+        if not follow:
+            yield from log_lines(stream)
+            return
+        yield from self._until_task_ends(unit_id, log_lines(stream))
+
+    def _until_task_ends(self, unit_id: str, lines: Iterator[str], quiet: float = 1.5) -> Iterator[str]:
+        """A service's log stream stays open after its task ended: end it by the task's state instead."""
+        pending: queue.Queue[str | None] = queue.Queue(maxsize=10_000)
+
+        def pump() -> None:
+            try:
+                for line in lines:
+                    pending.put(line)
+            except Exception as exc:  # the service was removed meanwhile
+                pending.put(f"(log stream ended: {exc})")
+            finally:
+                pending.put(None)
+
+        threading.Thread(target=pump, daemon=True, name="drfc-service-logs").start()
+        ended_at: float | None = None
+        while True:
+            try:
+                line = pending.get(timeout=0.5)
+            except queue.Empty:
+                if ended_at is None:
+                    found = self._unit(unit_id)
+                    if found is None or found.status in ENDED:
+                        ended_at = time.monotonic()
+                elif time.monotonic() - ended_at > quiet:  # its last lines had time to arrive
+                    return
+                continue
+            if line is None:
+                return
+            yield line
+
+    def _unit(self, unit_id: str) -> ContainerInfo | None:
+        try:
+            return self._info(self.client.services.get(unit_id))
+        except docker.errors.NotFound:
+            return None
 
     def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None:
         """Services go at once, their containers a moment later; then their configs can go too."""

@@ -94,54 +94,15 @@ def start_evaluation(
 
 
 def _follow_until_ended(app: App, backend: Backend, run_id: int) -> bool:
-    """Stream the evaluation's log until it ends; True when it did, False after Ctrl-C (it goes on).
-
-    The unit's state decides the end, not the log stream: a Swarm service's log stream stays open
-    after its task has exited.
-    """
-    import queue
-    import threading
-    import time
-
-    from drfc.core.runs import ENDED, run_selector
+    """Stream the evaluation's log until it ends; True when it did, False after Ctrl-C (it goes on)."""
+    from drfc.cli.logs_cmd import stream_units
+    from drfc.core.runs import run_selector
 
     units = backend.units(run_selector(run_id, "evaluation"))
     if not units:
         return True
-    unit = units[0]
-    app.ui.info(f"following {unit.name} until the evaluation ends (Ctrl-C stops following; it goes on)")
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        try:
-            for line in backend.follow(unit.id, tail=50):
-                lines.put(line)
-        except Exception as exc:  # the unit was removed meanwhile
-            lines.put(f"(log stream ended: {exc})")
-        finally:
-            lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    ended_since: float | None = None
-    try:
-        while True:
-            try:
-                line = lines.get(timeout=0.5)
-            except queue.Empty:
-                now = time.monotonic()
-                if ended_since is None:
-                    current = [u for u in backend.units(run_selector(run_id, "evaluation")) if u.id == unit.id]
-                    if not current or current[0].status in ENDED:
-                        ended_since = now
-                elif now - ended_since > 2:  # the last lines had time to arrive
-                    return True
-                continue
-            if line is None:
-                return True
-            app.ui.print(line)
-    except KeyboardInterrupt:
-        app.ui.info("stopped following; the evaluation goes on (`drfc stop-evaluation` stops it)")
-        return False
+    app.ui.info(f"following {units[0].name} until the evaluation ends (Ctrl-C stops following; it goes on)")
+    return stream_units(app, backend, units[:1], tail=50)
 
 
 def _dry_run(app: App, *, clone: bool, checkpoint: str) -> None:
