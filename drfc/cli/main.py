@@ -61,6 +61,7 @@ class App:
         self._configs: dict[str, Config] = {}
         self._warned = False
         self._docker: DockerEngine | None = None
+        self._stores: dict[S3Target, S3Store] = {}
 
     def docker(self) -> DockerEngine:
         """The Docker Engine adapter, connected on first use."""
@@ -82,7 +83,10 @@ class App:
         return ContainersBackend(engine)
 
     def store(self, target: S3Target) -> S3Store:
-        """An S3 facade for ``target``; its credentials are registered as secrets with the UI."""
+        """The S3 facade for ``target``, one per target per command (so one boto3 session and client);
+        its credentials are registered as secrets with the UI."""
+        if target in self._stores:
+            return self._stores[target]
         from drfc.adapters.s3 import S3Store
 
         if target.profile:
@@ -92,7 +96,8 @@ class App:
             if keys:
                 self.ui.add_secret(keys[1])
         self.ui.add_secret(os.environ.get("AWS_SECRET_ACCESS_KEY"))
-        return S3Store(target)
+        self._stores[target] = S3Store(target)
+        return self._stores[target]
 
     @property
     def ui(self) -> UI:
