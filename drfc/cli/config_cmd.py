@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from drfc.cli.main import App, json_option, normalise_key
+from drfc.cli.main import App, _parse_set, json_option, normalise_key
 
 
 @click.group()
@@ -130,7 +130,7 @@ def get(app: App, key: str) -> None:
 
 
 @config.command(name="set")
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...", callback=_parse_set)
 @click.option(
     "--file",
     "target",
@@ -141,20 +141,14 @@ def get(app: App, key: str) -> None:
 )
 @json_option
 @click.pass_obj
-def set_(app: App, assignments: tuple[str, ...], target: str) -> None:
+def set_(app: App, assignments: dict[str, str], target: str) -> None:
     """Change settings in the file that defines them, keeping comments and order.
 
     The new values are validated first; nothing is written if any is invalid.
     """
     from drfc.core.configset import apply_settings
 
-    pairs: dict[str, str] = {}
-    for item in assignments:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="KEY=VALUE")
-        pairs[normalise_key(key)] = value
-    changes = apply_settings(app.load_options("any"), pairs, target)  # type: ignore[arg-type]
+    changes = apply_settings(app.load_options("any"), assignments, target)  # type: ignore[arg-type]
     ui = app.ui
     if ui.json_mode:
         ui.json({"changed": [c.to_dict() for c in changes]})
