@@ -101,17 +101,17 @@ class Config:
     @property
     def s3_endpoint_host(self) -> str | None:
         """S3 endpoint as seen from this machine; None means AWS S3."""
-        if self.uses_managed_minio:
-            return MINIO_HOST_ENDPOINT
-        if self.settings.cloud == Cloud.REMOTE:
-            return self.settings.remote_minio_url
-        return None
+        return self._s3_endpoint(MINIO_HOST_ENDPOINT)
 
     @property
     def s3_endpoint_containers(self) -> str | None:
         """S3 endpoint as seen from containers on the sagemaker-local network."""
+        return self._s3_endpoint(MINIO_CONTAINER_ENDPOINT)
+
+    def _s3_endpoint(self, managed: str) -> str | None:
+        """``managed`` for drfc's own MinIO; a remote MinIO's URL is the same from everywhere."""
         if self.uses_managed_minio:
-            return MINIO_CONTAINER_ENDPOINT
+            return managed
         if self.settings.cloud == Cloud.REMOTE:
             return self.settings.remote_minio_url
         return None
