@@ -178,8 +178,10 @@ class S3Store:
         self._cache_dir = cache_dir
         self._persist = persist_checksums
         self._session = session
+        self._built_session: boto3.session.Session | None = None
         self._client: Any = None
         self._lock = threading.Lock()
+        self._shares: dict[int, bool] = {}  # shares_endpoint_with answers, by id of the other store
 
     # ------------------------------------------------------------------ plumbing
 
@@ -193,11 +195,22 @@ class S3Store:
                         self._client = self._build_client()
         return self._client
 
+    def _boto_session(self) -> boto3.session.Session:
+        """The session given to the constructor, else one built once from the target's profile and region.
+
+        The client, presigned links and ``credentials_id`` share it, so the profile is resolved once.
+        """
+        if self._session is not None:
+            return self._session
+        if self._built_session is None:
+            self._built_session = boto3.session.Session(
+                profile_name=self.target.profile or None,
+                region_name=self.target.region or None,
+            )
+        return self._built_session
+
     def _build_client(self) -> Any:
-        session = self._session or boto3.session.Session(
-            profile_name=self.target.profile or None,
-            region_name=self.target.region or None,
-        )
+        session = self._boto_session()
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -489,9 +502,7 @@ class S3Store:
         if not 1 <= expires <= 7 * 24 * 3600:
             raise S3Error(f"a presigned link lives 1 second to 7 days, not {expires} seconds")
         with self._errors("sign a link to", key=key):
-            session = self._session or boto3.session.Session(
-                profile_name=self.target.profile or None, region_name=self.target.region or None
-            )
+            session = self._boto_session()
             # botocore still signs links with SigV2 unless told otherwise, which newer AWS regions refuse
             signer = session.client(
                 "s3", endpoint_url=self.target.endpoint_url or None, config=Config(signature_version="s3v4")
@@ -504,10 +515,7 @@ class S3Store:
     def credentials_id(self) -> str | None:
         """The access key id this store signs with (an identifier, not a secret); None without credentials."""
         with self._errors("connect"):
-            session = self._session or boto3.session.Session(
-                profile_name=self.target.profile or None, region_name=self.target.region or None
-            )
-            credentials = session.get_credentials()
+            credentials = self._boto_session().get_credentials()
         return str(credentials.access_key) if credentials is not None else None
 
     def shares_endpoint_with(self, other: S3Store) -> bool:
@@ -518,9 +526,8 @@ class S3Store:
         if other is self or (self._client is not None and other._client is self._client):
             return True
         with self._lock:
-            cache: dict[int, bool] = self.__dict__.setdefault("_shares", {})
-            if id(other) in cache:
-                return cache[id(other)]
+            if id(other) in self._shares:
+                return self._shares[id(other)]
 
         def service(store: S3Store) -> str:
             url = str(store.client.meta.endpoint_url).rstrip("/")
@@ -529,7 +536,7 @@ class S3Store:
 
         shared = service(self) == service(other) and self.credentials_id() == other.credentials_id()
         with self._lock:
-            cache[id(other)] = shared
+            self._shares[id(other)] = shared
         return shared
 
     def reuse_for(self, target: S3Target) -> S3Store | None:
@@ -549,6 +556,7 @@ class S3Store:
             return None
         store = S3Store(target, cache_dir=self._cache_dir, persist_checksums=self._persist)
         store._client = self.client
+        store._built_session = self._built_session
         return store
 
     def copy_from(
