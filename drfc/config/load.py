@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from drfc.config.convert import Invalid, check_positions, convert
+from drfc.config.convert import Invalid, convert
 from drfc.config.envfile import EnvFile, chain_lookup, expand, parse_env_file, parse_env_text, references
 from drfc.config.model import MASK, Config, Source, WorkerConfig, mask_url
 from drfc.config.problems import Problem, suggest
@@ -163,8 +163,8 @@ class _Loader:
         self.fill_defaults()
         self.apply_legacy(system, run)
         typed, failed = self.convert_all()
-        settings = self.build_settings(typed)
-        self.cross_check(settings, failed, run_file)
+        settings = Settings(**typed)
+        self.cross_check(settings, failed)
         workers = self.workers(settings, failed, run_file)
         self.note_environment_overrides()
         if any(p.is_error for p in self.problems):
@@ -361,11 +361,8 @@ class _Loader:
             typed[spec.attr] = value
         return typed, failed
 
-    def build_settings(self, typed: dict[str, Any]) -> Settings:
-        return Settings(**typed)
-
     # --- rules that span keys ------------------------------------------------------------------
-    def cross_check(self, s: Settings, failed: set[str], run_file: Path) -> None:
+    def cross_check(self, s: Settings, failed: set[str]) -> None:
         purpose = self.options.purpose
         if s.cloud == Cloud.REMOTE and not s.remote_minio_url and "DR_REMOTE_MINIO_URL" not in failed:
             self.error(
@@ -497,7 +494,6 @@ __all__ = [
     "Inspection",
     "LoadOptions",
     "Purpose",
-    "check_positions",
     "config_error",
     "inspect_config",
     "load_config",

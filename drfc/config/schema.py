@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Any, Literal
 
@@ -310,10 +310,6 @@ def specs() -> tuple[VarSpec, ...]:
 @cache
 def spec_by_key() -> dict[str, VarSpec]:
     return {s.key: s for s in specs()}
-
-
-def settings_fields() -> tuple[Field[Any], ...]:
-    return fields(Settings)
 
 
 #: Old names DRfC still reads as fallbacks, and the name that replaced them.
