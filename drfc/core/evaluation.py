@@ -25,7 +25,7 @@ from drfc.core.containers import HOME, KIND, MODEL_PREFIX, ContainerInfo, Contai
 from drfc.core.params import EVAL_RECORD_NAME, STAMP_FORMAT, EvaluationKeys, dump_yaml, evaluation_params, text
 from drfc.core.plan import Credentials, RunPlan
 from drfc.core.runs import ENDED, Backend, Events, StartOptions, run_selector, stop_units
-from drfc.core.training_plan import logging, run_labels, simulation_setup
+from drfc.core.training_plan import run_labels, simulation_spec
 from drfc.errors import ConfigError, DrfcError, NotFoundError
 
 if TYPE_CHECKING:
@@ -125,7 +125,6 @@ def evaluation_spec(
 ) -> ContainerSpec:
     """The one Robomaker of an evaluation: `run.sh run evaluation.launch.py` on port 8180 + run id."""
     s = cfg.settings
-    shared, mounts, gpu_ids = simulation_setup(cfg, credentials, host_env=host_env)
     env = {
         "WORLD_NAME": s.world_name,
         "MODEL_S3_PREFIX": own.prefix,
@@ -134,28 +133,22 @@ def evaluation_spec(
         "S3_YAML_NAME": s.local_s3_eval_params_file,
         "ROLLOUT_IDX": "0",
         "DEBUG_REWARD": text(s.eval_debug_reward),
-        **shared,
     }
-    if s.eval_rtf:
-        env["RTF_OVERRIDE"] = text(s.eval_rtf)
     labels = {
         **run_labels(cfg, "robomaker", 1, "evaluation", model_prefix=own.prefix),
         METRICS_LABEL: own.metrics_key,
         TRIALS_LABEL: str(s.eval_number_of_trials),
     }
-    return ContainerSpec(
+    return simulation_spec(
+        cfg,
+        credentials,
+        host_env=host_env,
         name=f"drfc-{cfg.run_id}-eval-robomaker",
-        image=cfg.simapp_image,
-        command=("/opt/ml/code/run.sh run evaluation.launch.py",),
+        command="/opt/ml/code/run.sh run evaluation.launch.py",
         labels=labels,
         environment=env,
-        network=cfg.network,
         ports=(PortMap(8080, cfg.eval_port),),
-        mounts=mounts,
-        gpu=cfg.gpu_image,
-        device_ids=gpu_ids if cfg.gpu_image else (),
-        init=True,
-        **logging(cfg),
+        rtf=s.eval_rtf,
     )
 
 

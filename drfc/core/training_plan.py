@@ -144,16 +144,27 @@ def cloudwatch_options(cfg: Config) -> dict[str, str]:
     }
 
 
-def simulation_setup(
-    cfg: Config, credentials: Credentials | None, *, host_env: Mapping[str, str]
-) -> tuple[dict[str, str], tuple[Mount, ...], tuple[str, ...]]:
-    """What every Robomaker gets, training or evaluation: environment, mounts and GPU ids.
+def simulation_spec(
+    cfg: Config,
+    credentials: Credentials | None,
+    *,
+    host_env: Mapping[str, str],
+    name: str,
+    command: str,
+    labels: Mapping[str, str],
+    environment: Mapping[str, str],
+    ports: tuple[PortMap, ...],
+    rtf: float | None,
+    multi_config: str | None = None,
+) -> ContainerSpec:
+    """A Robomaker container, training's or evaluation's: ``environment`` plus what every Robomaker gets.
 
-    Video and GUI switches, the ROS leftovers DRfC still passes, Gazebo, the optional log/simapp/scripts
-    mounts and the host's X server.
+    That is the video and GUI switches, the ROS leftovers DRfC still passes, Gazebo, the optional
+    log/simapp/scripts mounts, the host's X server, the real-time factor and the GPU ids.
     """
     s = cfg.settings
     env = {
+        **environment,
         "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
         "ENABLE_KINESIS": text(s.camera_kvs_enable),
         "ENABLE_GUI": text(s.gui_enable),
@@ -185,7 +196,24 @@ def simulation_setup(
             NVIDIA_DRIVER_CAPABILITIES="all",
         )
         mounts += [Mount("/tmp/.X11-unix", "/tmp/.X11-unix"), Mount(xauthority, "/root/.Xauthority", read_only=True)]
-    return env, tuple(mounts), gpu_ids
+    if rtf:
+        env["RTF_OVERRIDE"] = text(rtf)
+    if multi_config:
+        env["MULTI_CONFIG"] = multi_config
+    return ContainerSpec(
+        name=name,
+        image=cfg.simapp_image,
+        command=(command,),
+        labels=labels,
+        environment=env,
+        network=cfg.network,
+        ports=ports,
+        mounts=tuple(mounts),
+        gpu=cfg.gpu_image,
+        device_ids=gpu_ids if cfg.gpu_image else (),
+        init=True,
+        **logging(cfg),
+    )
 
 
 def robomaker_spec(
@@ -196,39 +224,29 @@ def robomaker_spec(
     host_env: Mapping[str, str],
 ) -> ContainerSpec:
     s = cfg.settings
-    w = worker.settings
     mode = "multi" if cfg.worker_count > 1 else "run"
-    shared, mounts, gpu_ids = simulation_setup(cfg, credentials, host_env=host_env)
     env = {
-        "WORLD_NAME": w.world_name,
+        "WORLD_NAME": worker.settings.world_name,
         "SAGEMAKER_SHARED_S3_PREFIX": s.local_s3_model_prefix,
         "SAGEMAKER_SHARED_S3_BUCKET": s.local_s3_bucket,
         "APP_REGION": s.aws_app_region,
         "S3_YAML_NAME": worker_yaml_name(cfg, worker.index),
         "DOCKER_REPLICA_SLOT": str(worker.index),
-        **shared,
     }
-    if s.train_rtf:
-        env["RTF_OVERRIDE"] = text(s.train_rtf)
-    multi = multi_config_json(cfg)
-    if multi:
-        env["MULTI_CONFIG"] = multi
     ports = [PortMap(8080, cfg.train_port(worker.index))]
     if s.gui_enable:
         ports.append(PortMap(5900, cfg.gui_port(worker.index)))
-    return ContainerSpec(
+    return simulation_spec(
+        cfg,
+        credentials,
+        host_env=host_env,
         name=f"drfc-{cfg.run_id}-robomaker-{worker.index}",
-        image=cfg.simapp_image,
-        command=(f"/opt/ml/code/run.sh {mode} distributed_training.launch.py",),
+        command=f"/opt/ml/code/run.sh {mode} distributed_training.launch.py",
         labels=run_labels(cfg, "robomaker", worker.index),
         environment=env,
-        network=cfg.network,
         ports=tuple(ports),
-        mounts=mounts,
-        gpu=cfg.gpu_image,
-        device_ids=gpu_ids if cfg.gpu_image else (),
-        init=True,
-        **logging(cfg),
+        rtf=s.train_rtf,
+        multi_config=multi_config_json(cfg),
     )
 
 
