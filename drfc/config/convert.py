@@ -50,7 +50,7 @@ def convert(spec: VarSpec, text: str) -> Any:
             value = int(stripped)
         except ValueError:
             return Invalid("is not a whole number", _range_text(spec, "a whole number"))
-        return _check_range(spec, value)
+        return _check_range(spec, value, "a whole number")
     if kind is float:
         try:
             value = float(stripped)
@@ -58,7 +58,7 @@ def convert(spec: VarSpec, text: str) -> Any:
             return Invalid("is not a number", _range_text(spec, "a number such as 1.5"))
         if not math.isfinite(value):
             return Invalid("is not a finite number", _range_text(spec, "a number such as 1.5"))
-        return _check_range(spec, value)
+        return _check_range(spec, value, "a number")
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         for member in kind:
             if str(member.value).lower() == stripped.lower():
@@ -84,7 +84,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _check_range(spec: VarSpec, value: float) -> Any:
+def _check_range(spec: VarSpec, value: float, base: str) -> Any:
     lo, hi = spec.minimum, spec.maximum
     if spec.check == "port":
         lo, hi = 1, 65535
@@ -95,9 +95,7 @@ def _check_range(spec: VarSpec, value: float) -> Any:
                 "and 5900+N (GUI), so ids of 100 and above collide with other runs' ports",
                 "a whole number from 0 to 99",
             )
-        if spec.key == "DR_WORKERS":
-            return Invalid("is out of range", "a whole number from 1 to 50")
-        return Invalid("is out of range", _range_text(spec, "a number"))
+        return Invalid("is out of range", _range_text(spec, base))
     return value
 
 
