@@ -89,14 +89,20 @@ def line_of(text: str, key: str) -> int | None:
     return None
 
 
-def _load_json(path: Path, problems: list[Problem]) -> tuple[Any, str] | None:
+def _read(path: Path) -> str | Problem:
+    """The text of a custom file, or the problem that stops it being read."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        problems.append(Problem("is missing", file=path, valid=f"a {path.name} (drfc init writes one)"))
-        return None
+        return Problem("is missing", file=path, valid=f"a {path.name} (drfc init writes one)")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(f"cannot be read: {exc}", file=path))
+        return Problem(f"cannot be read: {exc}", file=path)
+
+
+def _load_json(path: Path, problems: list[Problem]) -> tuple[Any, str] | None:
+    text = _read(path)
+    if isinstance(text, Problem):
+        problems.append(text)
         return None
     try:
         return json.loads(text), text
@@ -276,12 +282,9 @@ def _check_continuous(space: Any, at: Any) -> list[Problem]:
 
 
 def check_reward_function(path: Path) -> list[Problem]:
-    try:
-        source = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        return [Problem("is missing", file=path, valid="a reward_function.py (drfc init writes one)")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return [Problem(f"cannot be read: {exc}", file=path)]
+    source = _read(path)
+    if isinstance(source, Problem):
+        return [source]
     try:
         tree = ast.parse(source, filename=str(path))
         compile(tree, str(path), "exec")
