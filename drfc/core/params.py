@@ -77,50 +77,61 @@ def race_blocks(s: Settings) -> dict[str, Any]:
     return {}
 
 
+def simulation_params(cfg: Config, car: Settings, job_type: str) -> dict[str, Any]:
+    """The keys a training and an evaluation YAML share; ``car`` holds the worker's (or the run's) settings."""
+    s = cfg.settings
+    data: dict[str, Any] = {
+        "AWS_REGION": s.aws_app_region,
+        "JOB_TYPE": job_type,
+        "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
+        "ROBOMAKER_SIMULATION_JOB_ACCOUNT_ID": "Dummy",
+        "RACE_TYPE": text(car.race_type),
+        "WORLD_NAME": car.world_name,
+        "ENABLE_DOMAIN_RANDOMIZATION": text(car.enable_domain_randomization),
+        "CAMERA_MAIN_ENABLE": text(car.camera_main_enable),
+        "CAMERA_SUB_ENABLE": text(car.camera_sub_enable),
+        "ENABLE_EXTRA_KVS_OVERLAY": text(car.enable_extra_kvs_overlay),
+        **race_blocks(car),
+    }
+    if cfg.s3_endpoint_containers:
+        data["S3_ENDPOINT_URL"] = cfg.s3_endpoint_containers
+    return data
+
+
 def training_params(cfg: Config, worker: Settings, *, multi_config: bool) -> dict[str, Any]:
     """The training YAML for one worker's settings (DRfC `prepare-config.py` keys, §4.1)."""
     s = cfg.settings  # run-wide values
     prefix = s.local_s3_model_prefix
     bucket = s.local_s3_bucket
-    data: dict[str, Any] = {
-        "AWS_REGION": s.aws_app_region,
-        "JOB_TYPE": "TRAINING",
-        "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
-        "METRICS_S3_BUCKET": bucket,
-        "METRICS_S3_OBJECT_KEY": f"{s.local_s3_metrics_prefix}/TrainingMetrics.json",
-        "MODEL_METADATA_FILE_S3_KEY": s.local_s3_model_metadata_key,
-        "REWARD_FILE_S3_KEY": s.local_s3_reward_key,
-        "ROBOMAKER_SIMULATION_JOB_ACCOUNT_ID": "Dummy",
-        "NUM_WORKERS": text(s.workers),
-        "SAGEMAKER_SHARED_S3_BUCKET": bucket,
-        "SAGEMAKER_SHARED_S3_PREFIX": prefix,
-        "SIMTRACE_S3_BUCKET": bucket,
-        "SIMTRACE_S3_PREFIX": prefix,
-        "TRAINING_JOB_ARN": "arn:Dummy",
-        "BODY_SHELL_TYPE": worker.car_body_shell_type,
-        "CAR_COLOR": text(worker.car_color),
-        "CAR_NAME": s.car_name,
-        "RACE_TYPE": text(worker.race_type),
-        "WORLD_NAME": worker.world_name,
-        "DISPLAY_NAME": s.display_name,
-        "RACER_NAME": s.racer_name,
-        "REVERSE_DIR": text(worker.train_reverse_direction),
-        "ALTERNATE_DRIVING_DIRECTION": text(worker.train_alternate_driving_direction),
-        "CHANGE_START_POSITION": text(worker.train_change_start_position),
-        "ROUND_ROBIN_ADVANCE_DIST": text(worker.train_round_robin_advance_dist),
-        "START_POSITION_OFFSET": text(worker.train_start_position_offset),
-        "ENABLE_DOMAIN_RANDOMIZATION": text(worker.enable_domain_randomization),
-        "MIN_EVAL_TRIALS": text(s.train_min_eval_trials),
-        "CAMERA_MAIN_ENABLE": text(worker.camera_main_enable),
-        "CAMERA_SUB_ENABLE": text(worker.camera_sub_enable),
-        "BEST_MODEL_METRIC": text(s.train_best_model_metric),
-        "ENABLE_EXTRA_KVS_OVERLAY": text(worker.enable_extra_kvs_overlay),
-    }
-    if cfg.s3_endpoint_containers:
-        data["S3_ENDPOINT_URL"] = cfg.s3_endpoint_containers
+    data = simulation_params(cfg, worker, "TRAINING")
+    data.update(
+        {
+            "METRICS_S3_BUCKET": bucket,
+            "METRICS_S3_OBJECT_KEY": f"{s.local_s3_metrics_prefix}/TrainingMetrics.json",
+            "MODEL_METADATA_FILE_S3_KEY": s.local_s3_model_metadata_key,
+            "REWARD_FILE_S3_KEY": s.local_s3_reward_key,
+            "NUM_WORKERS": text(s.workers),
+            "SAGEMAKER_SHARED_S3_BUCKET": bucket,
+            "SAGEMAKER_SHARED_S3_PREFIX": prefix,
+            "SIMTRACE_S3_BUCKET": bucket,
+            "SIMTRACE_S3_PREFIX": prefix,
+            "TRAINING_JOB_ARN": "arn:Dummy",
+            "BODY_SHELL_TYPE": worker.car_body_shell_type,
+            "CAR_COLOR": text(worker.car_color),
+            "CAR_NAME": s.car_name,
+            "DISPLAY_NAME": s.display_name,
+            "RACER_NAME": s.racer_name,
+            "REVERSE_DIR": text(worker.train_reverse_direction),
+            "ALTERNATE_DRIVING_DIRECTION": text(worker.train_alternate_driving_direction),
+            "CHANGE_START_POSITION": text(worker.train_change_start_position),
+            "ROUND_ROBIN_ADVANCE_DIST": text(worker.train_round_robin_advance_dist),
+            "START_POSITION_OFFSET": text(worker.train_start_position_offset),
+            "MIN_EVAL_TRIALS": text(s.train_min_eval_trials),
+            "BEST_MODEL_METRIC": text(s.train_best_model_metric),
+        }
+    )
     if multi_config:
         data["MULTI_CONFIG"] = "True"
-    data.update(race_blocks(worker))
     return data
 
 
@@ -220,40 +231,31 @@ def evaluation_params(
     if head_to_model and opponent is None:
         raise ValueError("a HEAD_TO_MODEL evaluation needs the opponent's keys")
     cars = [own, opponent] if head_to_model and opponent is not None else [own]
-    data: dict[str, Any] = {
-        "AWS_REGION": s.aws_app_region,
-        "JOB_TYPE": "EVALUATION",
-        "KINESIS_VIDEO_STREAM_NAME": s.kinesis_stream_name,
-        "ROBOMAKER_SIMULATION_JOB_ACCOUNT_ID": "Dummy",
-        "MODEL_S3_PREFIX": [c.prefix for c in cars],
-        "MODEL_S3_BUCKET": [c.bucket for c in cars],
-        "SIMTRACE_S3_BUCKET": [c.bucket for c in cars],
-        "SIMTRACE_S3_PREFIX": [c.simtrace_prefix for c in cars],
-        "METRICS_S3_BUCKET": [c.bucket for c in cars],
-        "METRICS_S3_OBJECT_KEY": [c.metrics_key for c in cars],
-        "MP4_S3_BUCKET": [c.bucket for c in cars] if s.eval_save_mp4 else [],
-        "MP4_S3_OBJECT_PREFIX": [c.mp4_prefix for c in cars] if s.eval_save_mp4 else [],
-        "EVAL_CHECKPOINT": checkpoint,
-        "BODY_SHELL_TYPE": [s.car_body_shell_type],
-        "CAR_COLOR": [text(s.car_color)],
-        "DISPLAY_NAME": [s.display_name],
-        "RACER_NAME": [s.racer_name],
-        "RACE_TYPE": text(s.race_type),
-        "WORLD_NAME": s.world_name,
-        "NUMBER_OF_TRIALS": text(s.eval_number_of_trials),
-        "ENABLE_DOMAIN_RANDOMIZATION": text(s.enable_domain_randomization),
-        "RESET_BEHIND_DIST": text(s.eval_reset_behind_dist),
-        "IS_CONTINUOUS": text(s.eval_is_continuous),
-        "NUMBER_OF_RESETS": text(s.eval_max_resets),
-        "OFF_TRACK_PENALTY": text(s.eval_off_track_penalty),
-        "COLLISION_PENALTY": text(s.eval_collision_penalty),
-        "CAMERA_MAIN_ENABLE": text(s.camera_main_enable),
-        "CAMERA_SUB_ENABLE": text(s.camera_sub_enable),
-        "ENABLE_EXTRA_KVS_OVERLAY": text(s.enable_extra_kvs_overlay),
-        "REVERSE_DIR": text(s.eval_reverse_direction),
-    }
-    if cfg.s3_endpoint_containers:
-        data["S3_ENDPOINT_URL"] = cfg.s3_endpoint_containers
+    data = simulation_params(cfg, s, "EVALUATION")
+    data.update(
+        {
+            "MODEL_S3_PREFIX": [c.prefix for c in cars],
+            "MODEL_S3_BUCKET": [c.bucket for c in cars],
+            "SIMTRACE_S3_BUCKET": [c.bucket for c in cars],
+            "SIMTRACE_S3_PREFIX": [c.simtrace_prefix for c in cars],
+            "METRICS_S3_BUCKET": [c.bucket for c in cars],
+            "METRICS_S3_OBJECT_KEY": [c.metrics_key for c in cars],
+            "MP4_S3_BUCKET": [c.bucket for c in cars] if s.eval_save_mp4 else [],
+            "MP4_S3_OBJECT_PREFIX": [c.mp4_prefix for c in cars] if s.eval_save_mp4 else [],
+            "EVAL_CHECKPOINT": checkpoint,
+            "BODY_SHELL_TYPE": [s.car_body_shell_type],
+            "CAR_COLOR": [text(s.car_color)],
+            "DISPLAY_NAME": [s.display_name],
+            "RACER_NAME": [s.racer_name],
+            "NUMBER_OF_TRIALS": text(s.eval_number_of_trials),
+            "RESET_BEHIND_DIST": text(s.eval_reset_behind_dist),
+            "IS_CONTINUOUS": text(s.eval_is_continuous),
+            "NUMBER_OF_RESETS": text(s.eval_max_resets),
+            "OFF_TRACK_PENALTY": text(s.eval_off_track_penalty),
+            "COLLISION_PENALTY": text(s.eval_collision_penalty),
+            "REVERSE_DIR": text(s.eval_reverse_direction),
+        }
+    )
     if len(cars) > 1:
         data["BODY_SHELL_TYPE"].append(s.eval_opp_car_body_shell_type)
         data["CAR_COLOR"].append(opponent_color(s.car_color))
@@ -261,5 +263,4 @@ def evaluation_params(
         data["RACER_NAME"].append(s.eval_opp_racer_name)
         data["MODEL_NAME"] = list(data["DISPLAY_NAME"])
         data["VIDEO_JOB_TYPE"] = "EVALUATION"
-    data.update(race_blocks(s))
     return data
