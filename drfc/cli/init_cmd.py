@@ -29,6 +29,8 @@ def init(app: App, cloud: str, gpu: bool | None, force: bool, region: str) -> No
     backup of each. Without --gpu/--cpu, drfc picks the GPU build when Docker
     has an NVIDIA runtime or nvidia-smi finds a GPU.
     """
+    from pathlib import Path
+
     from drfc.adapters.gpu import detect_gpu
     from drfc.config.load import locate_home
     from drfc.config.schema import Cloud
@@ -53,7 +55,7 @@ def init(app: App, cloud: str, gpu: bool | None, force: bool, region: str) -> No
         ui.success(f"created AWS profile {result.profile_created} for the local store")
     ui.info("")
     ui.info("Next steps:")
-    where = "" if home == _cwd() else f" --dir {home}"
+    where = "" if home == Path.cwd().resolve() else f" --dir {home}"
     ui.info("  1. edit custom_files/reward_function.py, model_metadata.json and hyperparameters.json")
     ui.info(f"  2. drfc{where} config validate")
     ui.info(f"  3. drfc{where} start-training")
@@ -61,9 +63,3 @@ def init(app: App, cloud: str, gpu: bool | None, force: bool, region: str) -> No
 
 def _rel(path: os.PathLike[str], home: os.PathLike[str]) -> str:
     return os.path.relpath(path, home)
-
-
-def _cwd() -> object:
-    from pathlib import Path
-
-    return Path.cwd().resolve()
