@@ -196,6 +196,7 @@ class DroaClient:
         self._browser = browser_headers_enabled() if browser_headers is None else browser_headers
         self._timeout = timeout
         self._login: Login | None = None
+        self._cognito_clients: dict[str, Any] = {}
         #: How the current credentials were obtained: "cache", "refresh-token" or "password".
         self.credentials_source: str | None = None
 
@@ -269,7 +270,9 @@ class DroaClient:
         return login
 
     def _cognito(self, service: str) -> Any:
-        """An unsigned client: sign-in and the identity pool need no AWS credentials."""
+        """An unsigned client, built once per service: sign-in and the identity pool need no AWS credentials."""
+        if service in self._cognito_clients:
+            return self._cognito_clients[service]
         config = Config(
             signature_version=UNSIGNED,
             connect_timeout=5,
@@ -279,9 +282,10 @@ class DroaClient:
         )
         try:
             session: Any = boto3.session.Session(region_name=self.site.region)
-            return session.client(service, config=config)
+            client = self._cognito_clients[service] = session.client(service, config=config)
         except bce.BotoCoreError as exc:
             raise DroaError(f"cannot set up the {service} client: {exc}") from None
+        return client
 
     def _cognito_call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
         client = self._cognito(service)
