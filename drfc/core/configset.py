@@ -51,9 +51,12 @@ def apply_settings(
     if before.system_file is None or before.run_file is None:
         raise config_error(before)
     originals = {path: _raw_text(path) for path in (before.system_file, before.run_file)}
+    defined = {
+        path: {e.key for e in parse_env_text(normalise_text(text), path).entries} for path, text in originals.items()
+    }
     files: dict[Path, dict[str, str]] = {}
     for key, value in values.items():
-        path = _file_for(key, target, originals, before.system_file, before.run_file)
+        path = _file_for(key, target, defined, before.system_file, before.run_file)
         files.setdefault(path, {})[key] = value
     # Edit the text as stored (BOM and CRLF kept); validate its normalised form, as the loader reads it.
     texts = {path: set_values(originals[path], changes) for path, changes in files.items()}
@@ -83,7 +86,7 @@ def _raw_text(path: Path) -> str:
         raise ConfigError(f"cannot edit {path}: it is not UTF-8 text ({exc.reason})") from None
 
 
-def _file_for(key: str, target: Target, texts: Mapping[Path, str], system_file: Path, run_file: Path) -> Path:
+def _file_for(key: str, target: Target, defined: Mapping[Path, set[str]], system_file: Path, run_file: Path) -> Path:
     """The file to edit: the one whose definition of ``key`` takes effect (run file over system.env).
 
     Decided from the files themselves, not from the effective source, which is the environment or a
@@ -94,6 +97,6 @@ def _file_for(key: str, target: Target, texts: Mapping[Path, str], system_file: 
     if target == "run":
         return run_file
     for path in (run_file, system_file):
-        if any(e.key == key for e in parse_env_text(normalise_text(texts[path]), path).entries):
+        if key in defined[path]:
             return path
     return system_file if spec_by_key()[key].scope == "system" else run_file
