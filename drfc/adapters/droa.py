@@ -140,7 +140,7 @@ def fetch_site(url: str, *, timeout: float = HTTP_TIMEOUT) -> DroaSite:
     return parse_env_js(body.decode("utf-8", errors="replace"), url)
 
 
-def download(url: str, path: Path, *, on_bytes: Callable[[int], None] | None = None) -> int:
+def download(url: str, path: Path) -> int:
     """Save a presigned asset URL to ``path`` (a temporary name, then renamed); returns the byte count."""
     if not url.startswith(("https://", "http://")):  # never file:// or other schemes urllib would follow
         raise DroaRequestError(f"DeepRacer on AWS returned a download address that is not http(s): {url[:40]!r}")
@@ -153,8 +153,6 @@ def download(url: str, path: Path, *, on_bytes: Callable[[int], None] | None = N
             while chunk := response.read(CHUNK):
                 fh.write(chunk)
                 total += len(chunk)
-                if on_bytes:
-                    on_bytes(len(chunk))
         os.replace(temp, path)
         return total
     except urllib.error.HTTPError as exc:
