@@ -17,7 +17,7 @@ from typing import Any
 import docker
 import pytest
 from click.testing import Result
-from tests.support.drfc_home import Home, labelled_leftovers, run_units
+from tests.support.drfc_home import Home, labelled_leftovers, run_units, wait_for_key
 
 pytestmark = pytest.mark.docker
 
@@ -46,15 +46,6 @@ def snapshot(s3: Any, prefix: str) -> dict[str, bytes]:
     return {key: s3.get_object(Bucket="bucket", Key=key)["Body"].read() for key in keys(s3, prefix)}
 
 
-def wait_for(s3: Any, key: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if s3.list_objects_v2(Bucket="bucket", Prefix=key).get("KeyCount", 0):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{key} never appeared")
-
-
 def wait_ended(home: Home, kind: str, timeout: float = 60) -> None:
     """Until every unit of the kind has ended (the stand-in's shutdown takes a few seconds)."""
     deadline = time.monotonic() + timeout
@@ -70,7 +61,7 @@ def evaluation_finished(home: Home, s3: Any, start: dict[str, Any]) -> str:
     """Wait until the evaluation started with `start` uploaded its simtrace; returns its stamp."""
     stamp = start["evaluation"]["stamp"]
     prefix = start["evaluation"]["model_prefix"]
-    wait_for(s3, f"{prefix}/evaluation-{stamp}/evaluation-simtrace/0-iteration.csv")
+    wait_for_key(s3, f"{prefix}/evaluation-{stamp}/evaluation-simtrace/0-iteration.csv", timeout=120)
     return str(stamp)
 
 
@@ -106,7 +97,7 @@ def test_evaluation_lifecycle(run_home: Home, docker_client: docker.DockerClient
 
     # Training runs; a cloned evaluation of the same run id runs beside it.
     home.ok("start-training", "--follow", "none")
-    wait_for(s3, f"{PREFIX}/model/deepracer_checkpoints.json")
+    wait_for_key(s3, f"{PREFIX}/model/deepracer_checkpoints.json", timeout=120)
     first = home.json("start-evaluation", "--clone", "--no-follow")
     assert first["evaluation"]["model_prefix"] == CLONE and first["evaluation"]["checkpoint"] == "last"
     (evaluation,) = run_units(docker_client, home.backend, "evaluation")
@@ -140,7 +131,7 @@ def test_evaluation_lifecycle(run_home: Home, docker_client: docker.DockerClient
 
     # Once training is over: a second clone leaves the original byte-identical and keeps the first's keys.
     # This one follows its log (the default), which must end with the evaluation on both backends.
-    wait_for(s3, f"{PREFIX}/model/.finished")
+    wait_for_key(s3, f"{PREFIX}/model/.finished", timeout=120)
     home.ok("stop-training")
     original = snapshot(s3, PREFIX)
     followed = in_time(lambda: home.ok("start-evaluation", "-c", "--checkpoint", "best"), timeout=120)

@@ -13,7 +13,7 @@ from typing import Any
 
 import docker
 import pytest
-from tests.support.drfc_home import Home, labelled_leftovers, run_units
+from tests.support.drfc_home import Home, labelled_leftovers, run_units, wait_for_key
 
 pytestmark = pytest.mark.docker
 
@@ -30,15 +30,6 @@ def small_run(home: Home, workers: int) -> None:
 
 def run_containers(client: docker.DockerClient, run_id: int = 0) -> list[Any]:
     return client.containers.list(all=True, filters={"label": ["drfc.kind=training", f"drfc.run-id={run_id}"]})
-
-
-def wait_for_key(s3: Any, key: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if s3.list_objects_v2(Bucket="bucket", Prefix=key).get("KeyCount", 0):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{key} never appeared")
 
 
 def wait_trainer_exit(client: docker.DockerClient, timeout: float = 60) -> None:

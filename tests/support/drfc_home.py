@@ -243,6 +243,16 @@ def run_units(
     return found
 
 
+def wait_for_key(s3: Any, key: str, timeout: float = 90) -> None:
+    """Until an object whose key starts with ``key`` is in the test bucket (the run writes it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if s3.list_objects_v2(Bucket="bucket", Prefix=key).get("KeyCount", 0):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{key} never appeared")
+
+
 def labelled_leftovers(client: docker.DockerClient, kind: str = "training") -> list[str]:
     """Every object of this kind drfc would have labelled: containers, services and configs."""
     label = {"label": [f"drfc.kind={kind}"]}
