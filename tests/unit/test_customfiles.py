@@ -32,6 +32,11 @@ def write_json(path: Path, data: Any) -> Path:
     return path
 
 
+def edited(source: str, target: Path, changes: dict[str, Any]) -> Path:
+    """The shipped ``source`` with ``changes`` applied, written to ``target``."""
+    return write_json(target, {**shipped(source), **changes})
+
+
 def errors(problems: list[Problem]) -> list[Problem]:
     return [p for p in problems if p.is_error]
 
@@ -107,15 +112,11 @@ def test_missing_files_and_folder(tmp_path: Path) -> None:
 
 
 def metadata(tmp_path: Path, **changes: Any) -> Path:
-    base = shipped("model_metadata.json")
-    base.update(changes)
-    return write_json(tmp_path / "model_metadata.json", base)
+    return edited("model_metadata.json", tmp_path / "model_metadata.json", changes)
 
 
 def continuous(tmp_path: Path, **changes: Any) -> Path:
-    base = shipped("model_metadata_cont.json")
-    base.update(changes)
-    return write_json(tmp_path / "model_metadata.json", base)
+    return edited("model_metadata_cont.json", tmp_path / "model_metadata.json", changes)
 
 
 @pytest.mark.parametrize(
@@ -222,9 +223,7 @@ def test_all_metadata_problems_are_reported_together(tmp_path: Path) -> None:
 
 
 def hyper(tmp_path: Path, **changes: Any) -> Path:
-    base = shipped("hyperparameters.json")
-    base.update(changes)
-    return write_json(tmp_path / "hyperparameters.json", base)
+    return edited("hyperparameters.json", tmp_path / "hyperparameters.json", changes)
 
 
 @pytest.mark.parametrize(
