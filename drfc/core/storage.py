@@ -9,7 +9,7 @@ ETags with the same size to tell whether a local file equals a remote object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -179,19 +179,18 @@ class SyncResult:
 
     def to_dict(self, *, with_actions: bool = False) -> dict[str, Any]:
         """A JSON-ready summary; the per-action list only when asked (it can be long)."""
-        data: dict[str, Any] = {
-            "uploaded": self.uploaded,
-            "downloaded": self.downloaded,
-            "copied": self.copied,
-            "skipped": self.skipped,
-            "deleted": self.deleted,
-            "bytes": self.bytes,
-            "seconds": round(self.seconds, 3),
-            "dry_run": self.dry_run,
-        }
+        data = summary_dict(self, leave_out="actions")
         if with_actions:
             data["actions"] = [action.to_dict() for action in self.actions]
         return data
+
+
+def summary_dict(result: Any, *, leave_out: str) -> dict[str, Any]:
+    """A result dataclass's fields in declaration order, ``seconds`` rounded to the millisecond, less
+    ``leave_out`` (its per-action list, which callers add only when asked)."""
+    data = {f.name: getattr(result, f.name) for f in fields(result) if f.name != leave_out}
+    data["seconds"] = round(data["seconds"], 3)
+    return data
 
 
 class SyncProgress(Protocol):

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from drfc.core.parallel import run_transfers
-from drfc.core.storage import FILE_WORKERS, RemoteObject, S3Target, SyncAction, SyncProgress
+from drfc.core.storage import FILE_WORKERS, RemoteObject, S3Target, SyncAction, SyncProgress, summary_dict
 from drfc.core.sync import folder_prefix, is_ignored, join_key
 from drfc.errors import ConfigError, ConflictError, NotFoundError, S3TransferError, UploadError
 
@@ -847,21 +847,7 @@ class UploadResult:
     untouched: int = 0  # objects under the target prefix that are not part of the bundle (kept without wipe)
 
     def to_dict(self, *, with_steps: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "source": self.source,
-            "target": self.target,
-            "copied": self.copied,
-            "written": self.written,
-            "skipped": self.skipped,
-            "replaced": self.replaced,
-            "deleted": self.deleted,
-            "bytes": self.bytes,
-            "verified": self.verified,
-            "seconds": round(self.seconds, 3),
-            "dry_run": self.dry_run,
-            "method": self.method,
-            "untouched": self.untouched,
-        }
+        data = summary_dict(self, leave_out="steps")
         if with_steps:
             data["steps"] = [s.to_dict() for s in self.steps]
         return data
