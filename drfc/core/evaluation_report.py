@@ -11,6 +11,7 @@ The computations are pure functions over the parsed documents.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,8 @@ import yaml
 
 from drfc.config.model import Config
 from drfc.core.evaluation import clone_prefix, metrics_prefix_for
-from drfc.core.params import EVAL_RECORD_NAME, STAMP_FORMAT
+from drfc.core.params import STAMP_FORMAT, EvaluationKeys
+from drfc.core.status import number
 
 if TYPE_CHECKING:
     from drfc.adapters.s3 import S3Store
@@ -117,18 +119,14 @@ def _int(value: Any) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def parse_trials(document: Any) -> list[Trial]:
     """The trials of an evaluation metrics document (``{"metrics": [...]}``), in trial order."""
     records = document.get("metrics") if isinstance(document, dict) else None
     trials = []
     for index, record in enumerate(r for r in records or [] if isinstance(r, dict)):
         status = str(record.get("episode_status") or "")
-        progress = _float(record.get("completion_percentage")) or 0.0
-        elapsed = _float(record.get("elapsed_time_in_milliseconds"))
+        progress = number(record.get("completion_percentage")) or 0.0
+        elapsed = number(record.get("elapsed_time_in_milliseconds"))
         trials.append(
             Trial(
                 trial=_int(record.get("trial")) or index + 1,
@@ -196,45 +194,46 @@ def collect(
     presign: Callable[[str], str] | None = None,
 ) -> list[Evaluation]:
     """The latest (or every) evaluation of the configured model and of its clone, oldest first."""
-    source = cfg.settings.local_s3_model_prefix
-    found: dict[str, tuple[str, str]] = {}  # metrics key -> (stamp, prefix)
+    s = cfg.settings
+    source = s.local_s3_model_prefix
+    found: dict[str, EvaluationKeys] = {}  # metrics key -> the evaluation's keys
     for prefix in (source, clone_prefix(source)):
-        for obj in store.list(f"{metrics_prefix_for(cfg, prefix)}/evaluation"):
+        metrics = metrics_prefix_for(cfg, prefix)
+        for obj in store.list(f"{metrics}/evaluation"):
             stamp = stamp_of(obj.key)
             if stamp and obj.key not in found:
-                found[obj.key] = (stamp, prefix)
-    wanted = select((stamp for stamp, _ in found.values()), everything=everything)
+                found[obj.key] = EvaluationKeys(s.local_s3_bucket, prefix, metrics, stamp)
+    wanted = select((keys.stamp for keys in found.values()), everything=everything)
     listings: dict[str, list[RemoteObject]] = {}
     evaluations = []
-    for key, (stamp, prefix) in sorted(found.items(), key=lambda item: item[1]):
-        if stamp not in wanted:
+    for key, keys in sorted(found.items(), key=lambda item: (item[1].stamp, item[1].prefix)):
+        if keys.stamp not in wanted:
             continue
+        prefix = keys.prefix
         if prefix not in listings:  # one listing per prefix for simtraces, records and videos
             listings[prefix] = store.list(f"{prefix}/evaluation-", folder=False) + store.list(f"{prefix}/mp4")
-        evaluations.append(_evaluation(store, key, stamp, prefix, listings[prefix], presign))
+        evaluations.append(_evaluation(store, key, keys, listings[prefix], presign))
     return evaluations
 
 
 def _evaluation(
     store: S3Store,
     metrics_key: str,
-    stamp: str,
-    prefix: str,
+    keys: EvaluationKeys,
     listing: list[RemoteObject],
     presign: Callable[[str], str] | None,
 ) -> Evaluation:
-    import json
-
+    """One evaluation from its metrics file and the listing of its prefix (simtrace, record, videos)."""
     try:
         document = json.loads(store.get_bytes(metrics_key))
     except ValueError:
         document = None
     trials = parse_trials(document)
-    evaluation = Evaluation(stamp, prefix, metrics_key, trials, summarize(trials))
-    folder = f"{prefix}/evaluation-{stamp}/"
-    videos = f"{prefix}/mp4/evaluation-{stamp}/"
+    evaluation = Evaluation(keys.stamp, keys.prefix, metrics_key, trials, summarize(trials))
+    folder = f"{keys.simtrace_prefix}/"
+    videos = f"{keys.mp4_prefix}/"
     for obj in listing:
-        if obj.key == f"{folder}{EVAL_RECORD_NAME}":
+        if obj.key == keys.record_key:
             evaluation.record_key = obj.key
             with contextlib.suppress(yaml.YAMLError):
                 apply_record(evaluation, yaml.safe_load(store.get_bytes(obj.key)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from drfc.core.containers import ContainerInfo
@@ -43,13 +43,14 @@ def worker_progress(worker: int, document: bytes | str) -> WorkerProgress:
     progress.evaluations = len(records) - len(training)
     if training:
         last = training[-1]
-        progress.last_progress = _number(last.get("completion_percentage"))
-        progress.last_reward = _number(last.get("reward_score"))
+        progress.last_progress = number(last.get("completion_percentage"))
+        progress.last_reward = number(last.get("reward_score"))
         progress.last_status = last.get("episode_status")
     return progress
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (booleans included)."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -92,13 +93,7 @@ class RunProgress:
     workers: list[WorkerProgress] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "iteration": self.iteration,
-            "best_checkpoint": self.best_checkpoint,
-            "last_checkpoint": self.last_checkpoint,
-            "finished": self.finished,
-            "workers": [w.__dict__ for w in self.workers],
-        }
+        return asdict(self)
 
 
 def metrics_key(metrics_prefix: str, worker_index: int) -> str:
