@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from drfc.config.model import MASK
 from drfc.core.containers import WORKER, ContainerSpec
 
+#: Masked in plan documents; the access key id stays visible so a user can tell which keys a run gets.
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MINIO_ROOT_PASSWORD")
-MASK = "********"
 
 
 @dataclass(frozen=True)
