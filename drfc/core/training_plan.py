@@ -18,7 +18,7 @@ from typing import Any, Literal
 from drfc.config.model import Config, WorkerConfig
 from drfc.config.schema import Cloud
 from drfc.core.containers import ContainerSpec, FileCopy, Mount, PortMap, labels
-from drfc.core.params import multi_config_json, text, worker_yaml_name
+from drfc.core.params import multi_config_json, text, training_files, worker_yaml_name
 from drfc.core.plan import Credentials, RunPlan
 
 Role = Literal["trainer", "robomaker"]
@@ -258,8 +258,6 @@ def plan_training(
     host_env: Mapping[str, str] | None = None,
 ) -> RunPlan:
     """Every container of the run and the YAML files to write, from the configuration alone."""
-    from drfc.core.params import training_files
-
     containers = [trainer_spec(cfg, hyperparameters, credentials)]
     containers += [robomaker_spec(cfg, w, credentials, host_env=host_env or {}) for w in cfg.workers]
     return RunPlan(
