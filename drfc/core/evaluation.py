@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from drfc.config.model import Config
 from drfc.config.schema import RaceType
 from drfc.core.containers import HOME, KIND, MODEL_PREFIX, ContainerInfo, ContainerSpec, PortMap
-from drfc.core.params import EVAL_RECORD_NAME, STAMP_FORMAT, EvaluationKeys, dump_yaml, evaluation_params, text
+from drfc.core.params import STAMP_FORMAT, EvaluationKeys, dump_yaml, evaluation_params, text
 from drfc.core.plan import Credentials, RunPlan
 from drfc.core.runs import ENDED, Backend, Events, StartOptions, run_selector, stop_units
 from drfc.core.training_plan import run_labels, simulation_spec
@@ -292,5 +292,5 @@ def describe_start(recipe: EvaluationRecipe) -> dict[str, Any]:
         "source_prefix": recipe.source,
         "clone": recipe.clone,
         "stamp": recipe.stamp,
-        "record": f"{recipe.prefix}/evaluation-{recipe.stamp}/{EVAL_RECORD_NAME}" if recipe.stamp else None,
+        "record": evaluation_keys(recipe.cfg, recipe.prefix, recipe.stamp)[0].record_key if recipe.stamp else None,
     }

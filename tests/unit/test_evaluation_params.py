@@ -10,7 +10,14 @@ import pytest
 import yaml
 from drfc.config.load import LoadOptions, load_config
 from drfc.config.model import Config
-from drfc.core.evaluation import clone_prefix, evaluation_keys, metrics_prefix_for, plan_evaluation
+from drfc.core.evaluation import (
+    EvaluationRecipe,
+    clone_prefix,
+    describe_start,
+    evaluation_keys,
+    metrics_prefix_for,
+    plan_evaluation,
+)
 from drfc.core.params import dump_yaml, evaluation_params
 
 STAMP = "20250102030405"
@@ -251,3 +258,12 @@ def test_plan_has_one_robomaker_on_the_evaluation_port(tmp_path: Path) -> None:
     files = dict(plan.s3_files)
     assert set(files) == {"evaluation_params.yaml", f"evaluation-{STAMP}/evaluation_params.yaml"}
     assert len(set(files.values())) == 1  # the record is the very file the simapp read
+
+
+def test_start_document_names_the_record_of_the_evaluated_prefix(tmp_path: Path) -> None:
+    recipe = EvaluationRecipe(config(tmp_path), None, {}, clone=True)
+    assert describe_start(recipe)["record"] is None  # no stamp before the plan is made
+    recipe.stamp = STAMP
+    started = describe_start(recipe)
+    assert started["model_prefix"] == "my-model-E" and started["source_prefix"] == "my-model"
+    assert started["record"] == f"my-model-E/evaluation-{STAMP}/evaluation_params.yaml"
