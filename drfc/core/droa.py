@@ -23,6 +23,7 @@ track is an error (DRoA answers 400 for it) while an unknown shell only warns
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -946,6 +947,24 @@ def direction_overrides(bundle: Bundle, reverse_default: bool) -> dict[str, Any]
     return {"TRACK_DIRECTION_CLOCKWISE": clockwise}
 
 
+def with_params_overrides(bundle: Bundle, overrides: Mapping[str, Any], *, bucket: str, prefix: str) -> Bundle:
+    """``bundle`` with its generated training YAML rewritten with ``overrides``.
+
+    The generator is run again on its own output, which it leaves as it is apart from the
+    overrides, so the source model need not be listed and read a second time.
+    """
+    from drfc.core.upload import training_params_for_target
+
+    item = bundle.item("training_params.yaml")
+    if item is None or item.content is None:
+        return bundle
+    content = training_params_for_target(
+        yaml.safe_load(item.content), target_bucket=bucket, target_prefix=prefix, layout="droa", overrides=overrides
+    )
+    rewritten = dataclasses.replace(item, content=content, size=len(content))
+    return dataclasses.replace(bundle, items=tuple(rewritten if i is item else i for i in bundle.items))
+
+
 def bundle_reader(bundle: Bundle, read: Callable[[str], bytes]) -> Callable[[str], bytes]:
     """Bytes of a bundle path: generated content, else the source object through ``read(key)``."""
 
@@ -976,22 +995,12 @@ def plan_import(
     from drfc.core.upload import plan_model
 
     prefix = new_upload_prefix(token)
-
-    def plan(overrides: Mapping[str, Any] | None) -> tuple[Bundle, list[RemoteObject]]:
-        return plan_model(
-            store,
-            source,
-            choice=choice,
-            target_bucket=site.upload_bucket,
-            target_prefix=prefix,
-            layout="droa",
-            params_overrides=overrides,
-        )
-
-    bundle, listing = plan(None)
+    bundle, listing = plan_model(
+        store, source, choice=choice, target_bucket=site.upload_bucket, target_prefix=prefix, layout="droa"
+    )
     overrides = direction_overrides(bundle, reverse_default)
     if overrides:
-        bundle, listing = plan(overrides)
+        bundle = with_params_overrides(bundle, overrides, bucket=site.upload_bucket, prefix=prefix)
     sizes = {item.target: item.size for item in bundle.items}
     files = ImportFiles.from_reader(sizes, bundle_reader(bundle, store.get_bytes))
     return ImportPlan(site, bundle, tuple(listing), prefix, name, description, preflight(files, name, description))

@@ -23,6 +23,7 @@ from drfc.core.droa import (
     asset_file_name,
     cache_file_name,
     description_problem,
+    direction_overrides,
     droa_direction,
     import_request,
     js_object_to_json,
@@ -35,8 +36,11 @@ from drfc.core.droa import (
     suggest_model_name,
     wait_for_asset,
     wait_for_model,
+    with_params_overrides,
 )
+from drfc.core.upload import plan_bundle
 from drfc.errors import DroaError, DroaImportError
+from tests.support.model_prefix import Reads, listing, trained_model
 
 SITE = "https://d111.cloudfront.net"
 CONFIG = {
@@ -157,6 +161,30 @@ def test_the_track_table_is_droa_1_2_5s() -> None:
 )
 def test_direction_from_suffix_or_the_tracks_default(world: str, reverse: bool, expected: tuple[str, bool]) -> None:
     assert droa_direction(world, reverse) == expected
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_direction_override_rewrites_only_the_training_yaml_as_planning_with_it_would(reverse: bool) -> None:
+    objects = trained_model("m", world="2022_april_open")
+    key = "m/training_params.yaml"
+    objects[key] = objects[key].replace(b"'REVERSE_DIR': 'False'", f"'REVERSE_DIR': '{reverse}'".encode())
+
+    def plan(overrides: Mapping[str, Any] | None = None) -> Any:
+        return plan_bundle(
+            listing(objects),
+            Reads(objects),
+            source_prefix="m",
+            choice="last",
+            target_bucket="up",
+            target_prefix="uploads/models/u",
+            layout="droa",
+            params_overrides=overrides,
+        )
+
+    first = plan()
+    overrides = direction_overrides(first, reverse_default=False)
+    assert overrides == {"TRACK_DIRECTION_CLOCKWISE": reverse}  # the track runs counter-clockwise by default
+    assert with_params_overrides(first, overrides, bucket="up", prefix="uploads/models/u") == plan(overrides)
 
 
 # ----------------------------------------------------------------------------- pre-flight
