@@ -271,7 +271,8 @@ def import_into_droa(
 ) -> None:
     """`drfc models import`, also behind `drfc upload --droa`."""
     from drfc.adapters.s3 import S3Store
-    from drfc.cli.render import SyncBar, human_bytes
+    from drfc.cli.render import human_bytes
+    from drfc.cli.upload_cmd import progress_bar
     from drfc.core.droa import plan_import, run_import, suggest_model_name, wait_for_model
     from drfc.core.storage import S3Target
     from drfc.core.storage_service import local_target
@@ -325,7 +326,7 @@ def import_into_droa(
         f"s3://{site.upload_bucket}/{plan.upload_prefix}/ ({len(bundle.items)} files, "
         f"{human_bytes(bundle.total_bytes())})"
     )
-    with SyncBar(app.ui, "uploading") as bar:
+    with progress_bar(app, "uploading") as bar:
         model_id = run_import(plan, client, source=source_store, target=target, progress=bar)
     app.ui.step(f"import of {name!r} started: model {model_id}")
     result: dict[str, Any] = {**plan.to_dict(), "modelId": model_id, "status": "IMPORTING"}
