@@ -649,8 +649,7 @@ class DroaDouble:
 
     def _validate_upload(self, prefix: str, reward: str) -> tuple[str | None, int]:
         """The asynchronous workflow: reward function, then the model validator, on the uploaded keys."""
-        answer = self.aws("s3").list_objects_v2(Bucket=UPLOAD_BUCKET, Prefix=f"{prefix}/", MaxKeys=1000)
-        sizes = {o["Key"][len(prefix) + 1 :]: int(o["Size"]) for o in answer.get("Contents", [])}
+        sizes = {o["Key"][len(prefix) + 1 :]: int(o["Size"]) for o in self._objects(prefix)}
         total = sum(sizes.values())
         try:
             compile(reward, "reward_function.py", "exec")
@@ -675,9 +674,13 @@ class DroaDouble:
         except Exception:
             return None
 
-    def _keys(self, prefix: str) -> list[str]:
+    def _objects(self, prefix: str) -> list[dict[str, Any]]:
+        """The upload's objects as DRoA's workflow sees them: one ListObjectsV2 page, no paging."""
         answer = self.aws("s3").list_objects_v2(Bucket=UPLOAD_BUCKET, Prefix=f"{prefix}/", MaxKeys=1000)
-        return [o["Key"] for o in answer.get("Contents", [])]
+        return list(answer.get("Contents", []))
+
+    def _keys(self, prefix: str) -> list[str]:
+        return [o["Key"] for o in self._objects(prefix)]
 
     # ------------------------------------------------------------------ inspection helpers for tests
 
