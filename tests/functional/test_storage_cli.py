@@ -27,6 +27,7 @@ from drfc.adapters.docker_engine import DockerEngine
 from drfc.cli.main import App, GlobalOptions, cli
 from tests.support.drfc_home import isolate_environment, local_tree
 from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server, free_port
+from tests.support.second_s3 import auth_checking_server
 
 pytestmark = pytest.mark.s3
 
@@ -359,25 +360,8 @@ def test_download_into_an_experiment_and_into_a_missing_folder(home: Home, clien
 @pytest.fixture
 def auth_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[S3Server, str]]:
     """A server that checks credentials; yields it and an access key id it knows (secret unknown to us)."""
-    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")  # the two IAM calls below
-    server = S3Server()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.skip(f"second S3 server could not start: {exc}")
-    monkeypatch.delenv("INITIAL_NO_AUTH_ACTION_COUNT")
-    try:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=server.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",
-        )
-        iam.create_user(UserName="drfc")
-        yield server, iam.create_access_key(UserName="drfc")["AccessKey"]["AccessKeyId"]
-    finally:
-        server.stop()
+    with auth_checking_server(monkeypatch) as found:
+        yield found
 
 
 @pytest.mark.parametrize(

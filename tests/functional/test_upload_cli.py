@@ -22,9 +22,8 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from click.testing import CliRunner, Result
-from drfc.cli.main import cli
-from tests.support.drfc_home import isolate_environment
+from click.testing import CliRunner
+from tests.support.drfc_home import DrfcCli, isolate_environment
 from tests.support.model_prefix import ckpt_name, trained_model
 from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
@@ -57,27 +56,12 @@ def state(client: Any) -> dict[str, tuple[int, str]]:
 
 
 @dataclass
-class Env:
+class Env(DrfcCli):
     path: Path
     endpoint: str
     client: Any
     model: dict[str, bytes]
     runner: CliRunner = field(default_factory=CliRunner)
-
-    def run(self, *args: str, input: str | None = None) -> Result:
-        result = self.runner.invoke(cli, ["--dir", str(self.path), *args], input=input, catch_exceptions=True)
-        assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
-        assert "Traceback" not in result.output
-        return result
-
-    def ok(self, *args: str) -> Result:
-        result = self.run(*args)
-        assert result.exit_code == 0, f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        return result
-
-    def json(self, *args: str) -> Any:
-        result = self.ok(*args, "--json")
-        return json.loads(result.stdout)
 
     def put_model(self, objects: dict[str, bytes], bucket: str = LOCAL) -> None:
         for key, data in objects.items():

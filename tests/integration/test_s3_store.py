@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-import boto3
 import drfc.adapters.s3 as s3mod
 import pytest
 from boto3.exceptions import S3UploadFailedError
@@ -29,6 +28,7 @@ from drfc.errors import (
     S3TransferError,
 )
 from tests.support.s3server import S3Server, free_port
+from tests.support.second_s3 import auth_checking_server, second_server
 
 pytestmark = pytest.mark.s3
 
@@ -380,26 +380,8 @@ def test_unreachable_endpoint_fails_fast_and_says_how_to_fix_it(s3: S3Server, tm
 @pytest.fixture
 def auth_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[S3Server, str]]:
     """A server that checks credentials; yields it and a real access key id (whose secret we ignore)."""
-    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "2")  # the two IAM calls below
-    server = S3Server()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.skip(f"second S3 server could not start: {exc}")
-    monkeypatch.delenv("INITIAL_NO_AUTH_ACTION_COUNT")
-    try:
-        iam = boto3.client(
-            "iam",
-            endpoint_url=server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",
-        )
-        iam.create_user(UserName="drfc")
-        key_id = iam.create_access_key(UserName="drfc")["AccessKey"]["AccessKeyId"]
-        yield server, key_id
-    finally:
-        server.stop()
+    with auth_checking_server(monkeypatch) as found:
+        yield found
 
 
 def test_rejected_credentials_name_the_source_and_never_the_secret(
@@ -441,15 +423,8 @@ def test_no_credentials_at_all(s3: S3Server, tmp_path: Path, monkeypatch: pytest
 @pytest.fixture
 def own_server(s3: S3Server) -> Iterator[S3Server]:
     """A server this test may stop and restart (state is lost on stop)."""
-    server = S3Server()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.skip(f"second S3 server could not start: {exc}")
-    try:
+    with second_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_server_stopped_mid_upload_fails_clearly_and_a_rerun_completes(own_server: S3Server, tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import boto3
 import pytest
 from drfc.core.sync import PARTIAL_MARKER
 from tests.support.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from tests.support.second_s3 import second_server
 
 pytestmark = pytest.mark.s3
 
@@ -199,15 +200,8 @@ def assert_one_clear_error(stderr: str, endpoint: str) -> None:
 @pytest.fixture
 def own_server() -> Iterator[S3Server]:
     """An S3 server this test may stop and start again (it forgets everything when stopped)."""
-    server = S3Server()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.skip(f"a dedicated S3 server could not start: {exc}")
-    try:
+    with second_server() as server:
         yield server
-    finally:
-        server.stop()
 
 
 # ----------------------------------------------------------------------------- tests

@@ -77,12 +77,11 @@ def profile_keys(credentials: Path, profile: str = "minio") -> tuple[str, str]:
     return parser.get(profile, "aws_access_key_id"), parser.get(profile, "aws_secret_access_key")
 
 
-@dataclass
-class Home:
+class DrfcCli:
+    """``drfc --dir <path>`` through Click's CliRunner, for test homes that have ``path`` and ``runner``."""
+
     path: Path
-    credentials: Path
-    runner: CliRunner = field(default_factory=CliRunner)
-    backend: str = "containers"
+    runner: CliRunner
 
     def run(self, *args: str) -> Result:
         result = self.runner.invoke(cli, ["--dir", str(self.path), *args])
@@ -97,6 +96,14 @@ class Home:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.ok(*args, "--json").stdout)
+
+
+@dataclass
+class Home(DrfcCli):
+    path: Path
+    credentials: Path
+    runner: CliRunner = field(default_factory=CliRunner)
+    backend: str = "containers"
 
     @property
     def keys(self) -> tuple[str, str]:
