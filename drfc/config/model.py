@@ -14,13 +14,14 @@ from typing import Any, Literal
 
 from drfc.config.problems import Problem, file_line
 from drfc.config.schema import Cloud, DockerStyle, Settings, is_secret, specs
+from drfc.ui import REDACTED
 
 SourceKind = Literal["default", "system", "run", "worker", "environment", "flag", "computed"]
 
 NETWORK_NAME = "sagemaker-local"
 MINIO_HOST_ENDPOINT = "http://localhost:9000"
 MINIO_CONTAINER_ENDPOINT = "http://minio:9000"
-MASK = "********"
+MASK = REDACTED  # the same mask as the UI puts over registered secrets
 
 #: Port bases; worker w of run r uses base + r + PORT_STRIDE * (w - 1).
 TRAIN_PORT_BASE = 8080
