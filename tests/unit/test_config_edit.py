@@ -15,6 +15,7 @@ from drfc.config.envfile import format_value, parse_env_text
 from drfc.config.load import LoadOptions, inspect_config
 from drfc.core.configset import apply_settings
 from drfc.errors import ConfigError
+from tests.support.config_home import write_home
 
 ENV = Path("x.env")
 
@@ -129,11 +130,7 @@ def test_write_atomic_failure_leaves_the_old_file_and_no_temp_file(
 
 
 def make_home(tmp_path: Path, system: str, run: str) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "system.env").write_bytes(system.encode())
-    (home / "run.env").write_bytes(run.encode())
-    return home
+    return write_home(tmp_path / "home", system, run)
 
 
 def test_key_is_written_to_the_file_that_defines_it(tmp_path: Path) -> None:

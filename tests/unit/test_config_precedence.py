@@ -14,15 +14,9 @@ import pytest
 from drfc.config.load import Inspection, LoadOptions, inspect_config, locate_home
 from drfc.config.model import Source
 from drfc.config.schema import spec_by_key
+from tests.support.config_home import write_home
 
 LAYERS = ("system", "run", "environment", "flag")
-
-
-def write_home(home: Path, system: str = "", run: str = "") -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "system.env").write_text(system, encoding="utf-8")
-    (home / "run.env").write_text(run, encoding="utf-8")
-    return home
 
 
 def load(home: Path, environ: Mapping[str, str] | None = None, **options: object) -> Inspection:

@@ -10,15 +10,7 @@ from drfc.config.load import Inspection, LoadOptions, Purpose, inspect_config
 from drfc.config.model import MASK
 from drfc.config.problems import Problem
 from drfc.config.schema import CarColor, spec_by_key
-
-
-def write_home(home: Path, system: str = "", run: str = "", **workers: str) -> Path:
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "system.env").write_text(system, encoding="utf-8")
-    (home / "run.env").write_text(run, encoding="utf-8")
-    for name, text in workers.items():  # worker_2="..." -> worker-2.env
-        (home / f"{name.replace('_', '-')}.env").write_text(text, encoding="utf-8")
-    return home
+from tests.support.config_home import write_home
 
 
 def load(

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from drfc.config.envfile import chain_lookup, expand, parse_env_file, parse_env_text, references
 from drfc.config.load import Inspection, LoadOptions, inspect_config
+from tests.support.config_home import write_home
 
 ENV = Path("test.env")
 
@@ -32,10 +33,7 @@ def load(
     run: str = "",
     environ: Mapping[str, str] | None = None,
 ) -> Inspection:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    (home / "system.env").write_text(system, encoding="utf-8")
-    (home / "run.env").write_text(run, encoding="utf-8")
+    home = write_home(tmp_path / "home", system, run)
     return inspect_config(LoadOptions(home=home), environ=dict(environ or {}))
 
 
