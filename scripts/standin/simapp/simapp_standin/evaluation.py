@@ -16,7 +16,7 @@ from typing import Any
 from simapp_standin import telegraf
 from simapp_standin.common import GAP, SimappError, Store, episode_seconds, log, truthy
 from simapp_standin.media import mp4
-from simapp_standin.params import EVALUATION_MANDATORY, Params, check, download, user_error
+from simapp_standin.params import EVALUATION_MANDATORY, Params, load, user_error
 from simapp_standin.sim import Simulator, episode_line, evaluation_record, simtrace_csv
 
 CHECKPOINT_NUMBER = re.compile(r"^(\d+)_Step-\d+\.ckpt$")
@@ -103,11 +103,5 @@ def evaluate(params: Params) -> None:
 
 
 def run() -> None:
-    params = download(
-        os.environ.get("MODEL_S3_BUCKET", ""),
-        os.environ.get("MODEL_S3_PREFIX", ""),
-        os.environ.get("S3_YAML_NAME", ""),
-        os.environ.get("APP_REGION"),
-    )
-    check(params, EVALUATION_MANDATORY)
+    params = load("MODEL_S3_BUCKET", "MODEL_S3_PREFIX", EVALUATION_MANDATORY)
     evaluate(params)

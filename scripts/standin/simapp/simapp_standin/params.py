@@ -98,3 +98,15 @@ def check(params: Params, mandatory: tuple[str, ...]) -> None:
         raise user_error(
             f"WORLD_NAME {world!r} in {params.name} does not match the container's WORLD_NAME {env_world!r}"
         )
+
+
+def load(bucket_variable: str, prefix_variable: str, mandatory: tuple[str, ...]) -> Params:
+    """The job's parameter file, found through the container's environment, downloaded and checked."""
+    params = download(
+        os.environ.get(bucket_variable, ""),
+        os.environ.get(prefix_variable, ""),
+        os.environ.get("S3_YAML_NAME", ""),
+        os.environ.get("APP_REGION"),
+    )
+    check(params, mandatory)
+    return params

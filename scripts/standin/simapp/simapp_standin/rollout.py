@@ -17,7 +17,7 @@ from typing import Any
 
 from simapp_standin import telegraf
 from simapp_standin.common import GAP, SimappError, Store, episode_seconds, knob, log, poll_seconds
-from simapp_standin.params import TRAINING_MANDATORY, Params, check, download, user_error
+from simapp_standin.params import TRAINING_MANDATORY, Params, load, user_error
 from simapp_standin.resp import EpisodeLink
 from simapp_standin.sim import Episode, Simulator, episode_line, simtrace_csv, training_record
 
@@ -284,11 +284,5 @@ class RolloutWorker:
 
 def run() -> None:
     worker = int(os.environ.get("ROLLOUT_IDX", "0") or 0)
-    params = download(
-        os.environ.get("SAGEMAKER_SHARED_S3_BUCKET", ""),
-        os.environ.get("SAGEMAKER_SHARED_S3_PREFIX", ""),
-        os.environ.get("S3_YAML_NAME", ""),
-        os.environ.get("APP_REGION"),
-    )
-    check(params, TRAINING_MANDATORY)
+    params = load("SAGEMAKER_SHARED_S3_BUCKET", "SAGEMAKER_SHARED_S3_PREFIX", TRAINING_MANDATORY)
     RolloutWorker(params, worker).run()
