@@ -43,6 +43,7 @@ from drfc.core.containers import ContainerSpec, FileCopy, Mount
 from drfc.core.params import dump_yaml
 from drfc.core.plan import Credentials, RunPlan
 from drfc.core.training_plan import plan_training
+from tests.support.minio_standin import run_minio, wait_live
 from tests.support.s3server import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.s3]
@@ -109,21 +110,6 @@ class Storage:
     s3: Any
 
 
-def wait_live(container: Any, port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        assert container.status != "exited", container.logs().decode()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/live", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"MinIO stand-in not live after {timeout}s:\n{container.logs().decode()}")
-
-
 @pytest.fixture(scope="module")
 def storage(docker_client: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[Storage]:
     """A MinIO stand-in with alias ``minio`` on a fresh bridge network, its port published on 127.0.0.1."""
@@ -131,16 +117,15 @@ def storage(docker_client: docker.DockerClient, standin_images: dict[str, str]) 
     name = f"drfc-test-simapp-{uuid.uuid4().hex[:10]}"
     network = docker_client.networks.create(name, driver="bridge", labels=TEST_LABELS)
     port = free_port()
-    minio = docker_client.containers.run(
+    minio = run_minio(
+        docker_client,
         standin_images["minio"],
-        ["server", "/data", "--console-address", ":9001"],
         name=f"{name}-minio",
-        detach=True,
-        labels=TEST_LABELS,
-        environment={"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD},
-        ports={"9000/tcp": ("127.0.0.1", port)},
         network=name,
-        networking_config={name: docker_client.api.create_endpoint_config(aliases=["minio"])},
+        user=ROOT_USER,
+        password=ROOT_PASSWORD,
+        labels=TEST_LABELS,
+        ports={"9000/tcp": ("127.0.0.1", port)},
     )
     try:
         wait_live(minio, port)

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import boto3
 import docker
 import pytest
 from botocore.exceptions import ClientError
+from tests.support.minio_standin import http_status, run_minio, wait_live
 from tests.support.s3server import S3Server, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.s3]
@@ -65,30 +64,6 @@ def s3_client(endpoint: str, access_key: str = ROOT_USER, secret_key: str = ROOT
     )
 
 
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
-def wait_live(container: Any, port: int, timeout: float = 60.0) -> None:
-    url = f"http://127.0.0.1:{port}/minio/health/live"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        container.reload()
-        if container.status == "exited":
-            pytest.fail(f"MinIO stand-in exited:\n{container.logs().decode()}")
-        try:
-            if http_status(url) == 200:
-                return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"MinIO stand-in not live on {url} after {timeout}s:\n{container.logs().decode()}")
-
-
 def test_base_image_runs_boto3_against_the_s3_server(
     docker_client: docker.DockerClient, standin_images: dict[str, str], s3: S3Server
 ) -> None:
@@ -130,17 +105,16 @@ def test_minio_standin_serves_s3_and_keeps_data_across_restart(
     data = tmp_path / "minio"
     data.mkdir()
     api_port, console_port = free_port(), free_port()
-    minio = docker_client.containers.run(
+    minio = run_minio(
+        docker_client,
         standin_images["minio"],
-        ["server", "/data", "--console-address", ":9001"],
         name=f"drfc-test-minio-{uuid.uuid4().hex[:10]}",
-        detach=True,
-        labels=LABELS,
-        environment={"MINIO_ROOT_USER": ROOT_USER, "MINIO_ROOT_PASSWORD": ROOT_PASSWORD},
-        volumes={str(data): {"bind": "/data", "mode": "rw"}},
-        ports={"9000/tcp": ("127.0.0.1", api_port), "9001/tcp": ("127.0.0.1", console_port)},
         network=network.name,
-        networking_config={network.name: docker_client.api.create_endpoint_config(aliases=["minio"])},
+        user=ROOT_USER,
+        password=ROOT_PASSWORD,
+        labels=LABELS,
+        ports={"9000/tcp": ("127.0.0.1", api_port), "9001/tcp": ("127.0.0.1", console_port)},
+        volumes={str(data): {"bind": "/data", "mode": "rw"}},
     )
     wait_live(minio, api_port)
     endpoint = f"http://127.0.0.1:{api_port}"
