@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
 
-from drfc.adapters.docker_engine import DockerEngine, PullReporter
-from drfc.core.containers import ContainerInfo, ContainerSpec
+from drfc.adapters.docker_engine import DockerEngine
+from drfc.core.containers import ContainerInfo, ContainerSpec, PullProgress
 from drfc.core.plan import RunPlan
 
 
@@ -23,7 +22,7 @@ class ContainersBackend:
     def gpu_problem(self) -> str | None:
         return None if self.engine.has_nvidia_runtime() else "Docker offers no NVIDIA runtime"
 
-    def ensure_image(self, ref: str, pulling: Callable[[str], AbstractContextManager[PullReporter]]) -> bool:
+    def ensure_image(self, ref: str, pulling: PullProgress) -> bool:
         return self.engine.ensure_image(ref, pulling)
 
     def prepare(self, plan: RunPlan, step: Callable[[str], None]) -> None:

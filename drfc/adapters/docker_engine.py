@@ -13,15 +13,14 @@ import shlex
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import docker
 import docker.errors
 import docker.types
 
-from drfc.core.containers import MANAGED, ContainerInfo, ContainerSpec, choose_subnet
+from drfc.core.containers import MANAGED, ContainerInfo, ContainerSpec, PullProgress, PullReporter, choose_subnet
 from drfc.errors import (
     ConflictError,
     DockerError,
@@ -32,10 +31,6 @@ from drfc.errors import (
 )
 
 ENGINE_HINT = "start the Docker Engine (e.g. `sudo systemctl start docker`) and make sure your user may use it"
-
-
-class PullReporter(Protocol):
-    def update(self, done: int, total: int, status: str) -> None: ...
 
 
 def container_kwargs(spec: ContainerSpec) -> dict[str, Any]:
@@ -225,7 +220,8 @@ class DockerEngine:
             self._client.close()
             self._client = None
 
-    def _call(self, what: str, func: Callable[[], Any]) -> Any:
+    def call(self, what: str, func: Callable[[], Any]) -> Any:
+        """Run one SDK call, turning its failures into drfc errors that say what was being done."""
         try:
             return func()
         except (docker.errors.DockerException, ConnectionError) as exc:
@@ -233,7 +229,7 @@ class DockerEngine:
 
     # --- engine facts ------------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        return dict(self._call("reading engine info", self.client.info))
+        return dict(self.call("reading engine info", self.client.info))
 
     def has_nvidia_runtime(self) -> bool:
         return any("nvidia" in name for name in (self.info().get("Runtimes") or {}))
@@ -244,7 +240,7 @@ class DockerEngine:
     # --- networks ------------------------------------------------------------------------------------
     def used_subnets(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         used: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for net in self._call("listing networks", self.client.networks.list):
+        for net in self.call("listing networks", self.client.networks.list):
             for conf in (net.attrs.get("IPAM") or {}).get("Config") or []:
                 if conf.get("Subnet"):
                     used.append(ipaddress.ip_network(conf["Subnet"], strict=False))
@@ -257,7 +253,7 @@ class DockerEngine:
         Plain containers can use either driver (an attachable overlay included). Swarm services need an
         overlay: a bridge left by the containers backend is recreated when nothing is attached to it.
         """
-        existing = self._call("listing networks", lambda: self.client.networks.list(names=[name]))
+        existing = self.call("listing networks", lambda: self.client.networks.list(names=[name]))
         for net in existing:
             if net.name != name:
                 continue
@@ -272,7 +268,7 @@ class DockerEngine:
                     f"and {', '.join(attached)} still use(s) it",
                     hint="stop them (`drfc stop-all --storage`), then start again: drfc recreates the network",
                 )
-            self._call(f"removing network {name}", net.remove)
+            self.call(f"removing network {name}", net.remove)
         subnet = str(choose_subnet(self.used_subnets()))
         ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
         options: dict[str, Any] = {"driver": "overlay", "attachable": True, "scope": "swarm"} if overlay else {}
@@ -282,7 +278,7 @@ class DockerEngine:
             MANAGED: "true",
             **labels,
         }
-        self._call(
+        self.call(
             f"creating network {name}",
             lambda: self.client.networks.create(name, ipam=ipam, labels=all_labels, check_duplicate=True, **options),
         )
@@ -298,7 +294,7 @@ class DockerEngine:
         except (docker.errors.DockerException, ConnectionError) as exc:
             raise translate(exc, f"looking up image {ref}") from exc
 
-    def ensure_image(self, ref: str, pulling: Callable[[str], AbstractContextManager[PullReporter]]) -> bool:
+    def ensure_image(self, ref: str, pulling: PullProgress) -> bool:
         """Pull ``ref`` (with a progress display from ``pulling``) unless it is here; True when pulled."""
         if self.image_present(ref):
             return False
@@ -332,7 +328,7 @@ class DockerEngine:
 
     # --- containers --------------------------------------------------------------------------------
     def create(self, spec: ContainerSpec) -> str:
-        container = self._call(
+        container = self.call(
             f"creating container {spec.name}", lambda: self.client.containers.create(**container_kwargs(spec))
         )
         try:
@@ -344,10 +340,10 @@ class DockerEngine:
         return str(container.id)
 
     def _put(self, container: Any, directory: str, data: bytes, name: str) -> None:
-        self._call(f"copying files into {name}", lambda: container.put_archive(directory, data))
+        self.call(f"copying files into {name}", lambda: container.put_archive(directory, data))
 
     def start(self, container_id: str) -> None:
-        self._call("starting container", lambda: self.client.containers.get(container_id).start())
+        self.call("starting container", lambda: self.client.containers.get(container_id).start())
 
     def run(self, spec: ContainerSpec) -> str:
         container_id = self.create(spec)
@@ -372,8 +368,8 @@ class DockerEngine:
         Listed by id first, then inspected one by one: a container removed in between (Swarm task
         containers go asynchronously) is skipped instead of failing the whole listing.
         """
-        wanted = [k if v is None else f"{k}={v}" for k, v in label_filter.items()]
-        listed = self._call(
+        wanted = label_filters(label_filter)
+        listed = self.call(
             "listing containers", lambda: self.client.api.containers(all=True, filters={"label": wanted})
         )
         found = []
@@ -402,23 +398,28 @@ class DockerEngine:
             raise translate(exc, "removing container") from exc
 
     def logs(self, container_id: str, *, tail: int | str = "all", since: int | None = None) -> str:
-        container = self._call("reading logs", lambda: self.client.containers.get(container_id))
-        raw = self._call("reading logs", lambda: container.logs(tail=tail, since=since, stdout=True, stderr=True))
+        container = self.call("reading logs", lambda: self.client.containers.get(container_id))
+        raw = self.call("reading logs", lambda: container.logs(tail=tail, since=since, stdout=True, stderr=True))
         return bytes(raw).decode("utf-8", "replace")
 
     def follow_logs(self, container_id: str, *, tail: int | str = "all", since: int | None = None) -> Iterator[str]:
-        container = self._call("reading logs", lambda: self.client.containers.get(container_id))
-        stream = self._call("reading logs", lambda: container.logs(stream=True, follow=True, tail=tail, since=since))
+        container = self.call("reading logs", lambda: self.client.containers.get(container_id))
+        stream = self.call("reading logs", lambda: container.logs(stream=True, follow=True, tail=tail, since=since))
         yield from log_lines(stream)
 
     def port_owner(self, port: int) -> str | None:
         """Name of a running container publishing host ``port``, if any."""
-        for container in self._call("listing containers", lambda: self.client.containers.list()):
+        for container in self.call("listing containers", lambda: self.client.containers.list()):
             for bindings in (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).values():
                 for binding in bindings or []:
                     if str(binding.get("HostPort")) == str(port):
                         return str(container.name)
         return None
+
+
+def label_filters(selector: Mapping[str, str | None]) -> list[str]:
+    """Docker ``label`` filters for a selector: every label must be there; a None value matches any value."""
+    return [key if value is None else f"{key}={value}" for key, value in selector.items()]
 
 
 def log_lines(stream: Iterable[bytes]) -> Iterator[str]:

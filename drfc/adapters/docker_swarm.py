@@ -9,27 +9,32 @@ service, config and task container carries the spec's ``drfc.*`` labels.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
 from typing import Any
 
 import docker.errors
 import docker.types
 
-from drfc.adapters.docker_engine import DockerEngine, PullReporter, log_lines, service_kwargs, translate
-from drfc.core.containers import ContainerInfo, ContainerSpec
+from drfc.adapters.docker_engine import (
+    DockerEngine,
+    label_filters,
+    log_lines,
+    service_kwargs,
+    translate,
+)
+from drfc.core.containers import ContainerInfo, ContainerSpec, PullProgress
 from drfc.core.plan import RunPlan
 from drfc.core.runs import ENDED
-from drfc.errors import DockerError
+from drfc.errors import DockerError, NotFoundError
 
 #: Node label each role is placed by, as in DRfC's swarm compose files.
 PLACEMENT = {"trainer": "Sagemaker", "robomaker": "Robomaker"}
 SERVICE_ID = "com.docker.swarm.service.id"
-RUNNING_STATES = ("running",)
 
 
 def _states(task: Mapping[str, Any]) -> tuple[str, int | None, str | None, str | None]:
@@ -49,12 +54,6 @@ class SwarmBackend:
     def client(self) -> Any:
         return self.engine.client
 
-    def _call(self, what: str, func: Callable[[], Any]) -> Any:
-        try:
-            return func()
-        except (docker.errors.DockerException, ConnectionError) as exc:
-            raise translate(exc, what) from exc
-
     # --- pre-flight ------------------------------------------------------------------------------------
     def gpu_problem(self) -> str | None:
         default = self.engine.info().get("DefaultRuntime", "runc")
@@ -62,7 +61,7 @@ class SwarmBackend:
             return None
         return f"Swarm services get a GPU only when nvidia is Docker's default runtime (it is {default!r})"
 
-    def ensure_image(self, ref: str, pulling: Callable[[str], AbstractContextManager[PullReporter]]) -> bool:
+    def ensure_image(self, ref: str, pulling: PullProgress) -> bool:
         return self.engine.ensure_image(ref, pulling)
 
     def prepare(self, plan: RunPlan, step: Callable[[str], None]) -> None:
@@ -78,16 +77,16 @@ class SwarmBackend:
 
     def _label_nodes(self, wanted: set[str], swarm: Mapping[str, Any], step: Callable[[str], None]) -> None:
         """Give this node the placement labels no node carries yet (as `drfc init` of DRfC does)."""
-        nodes = self._call("listing swarm nodes", self.client.nodes.list)
+        nodes = self.engine.call("listing swarm nodes", self.client.nodes.list)
         missing = sorted(
             label for label in wanted if not any(n.attrs["Spec"].get("Labels", {}).get(label) == "true" for n in nodes)
         )
         if not missing:
             return
-        node = self._call("reading this node", lambda: self.client.nodes.get(swarm.get("NodeID")))
+        node = self.engine.call("reading this node", lambda: self.client.nodes.get(swarm.get("NodeID")))
         spec = dict(node.attrs["Spec"])
         spec["Labels"] = {**spec.get("Labels", {}), **{label: "true" for label in missing}}
-        self._call("labelling this node", lambda: node.update(spec))
+        self.engine.call("labelling this node", lambda: node.update(spec))
         step(f"labelled this node {', '.join(f'{label}=true' for label in missing)} for service placement")
 
     def _ensure_overlay(self, name: str, step: Callable[[str], None]) -> None:
@@ -105,7 +104,9 @@ class SwarmBackend:
                 configs=[ref for ref, _ in configs],
                 stop_grace=10 if spec.role == "trainer" else 2,
             )
-            created = self._call(f"creating service {spec.name}", lambda: self.client.api.create_service(**kwargs))
+            created = self.engine.call(
+                f"creating service {spec.name}", lambda: self.client.api.create_service(**kwargs)
+            )
         except BaseException:
             for _, config_id in configs:
                 self._remove_config(config_id)
@@ -130,7 +131,7 @@ class SwarmBackend:
         return made
 
     def _create_config(self, name: str, data: bytes, labels: Mapping[str, str]) -> str:
-        created = self._call(
+        created = self.engine.call(
             f"creating config {name}", lambda: self.client.api.create_config(name, data, labels=dict(labels))
         )
         return str(created["ID"])
@@ -145,8 +146,8 @@ class SwarmBackend:
                 raise translate(exc, "removing config") from exc
 
     def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]:
-        wanted = [k if v is None else f"{k}={v}" for k, v in selector.items()]
-        services = self._call("listing services", lambda: self.client.services.list(filters={"label": wanted}))
+        wanted = label_filters(selector)
+        services = self.engine.call("listing services", lambda: self.client.services.list(filters={"label": wanted}))
         return [self._info(s) for s in services]
 
     def _info(self, service: Any) -> ContainerInfo:
@@ -171,8 +172,8 @@ class SwarmBackend:
             image=image.split("@", 1)[0],
             status=state,
             labels=spec.get("Labels") or {},
-            exit_code=exit_code if state not in RUNNING_STATES else None,
-            started_at=since if state in RUNNING_STATES else None,
+            exit_code=None if state == "running" else exit_code,
+            started_at=since if state == "running" else None,
             ports=ports,
             error=error,
         )
@@ -187,18 +188,12 @@ class SwarmBackend:
 
     def remove(self, unit_id: str) -> None:
         try:
-            service = self.client.services.get(unit_id)
-        except docker.errors.NotFound:
+            service = self.engine.call("reading service", lambda: self.client.services.get(unit_id))
+        except NotFoundError:
             return
-        except (docker.errors.DockerException, ConnectionError) as exc:
-            raise translate(exc, "reading service") from exc
         refs = ((service.attrs.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Configs")
-        try:
-            service.remove()
-        except docker.errors.NotFound:
-            pass
-        except (docker.errors.DockerException, ConnectionError) as exc:
-            raise translate(exc, f"removing service {service.name}") from exc
+        with contextlib.suppress(NotFoundError):
+            self.engine.call(f"removing service {service.name}", service.remove)
         for ref in refs or []:
             self._remove_config(ref["ConfigID"])
 
@@ -208,7 +203,7 @@ class SwarmBackend:
     def follow(
         self, unit_id: str, tail: int | str = "all", since: int | None = None, *, follow: bool = True
     ) -> Iterator[str]:
-        stream = self._call(
+        stream = self.engine.call(
             "reading service logs",
             lambda: self.client.api.service_logs(
                 unit_id, stdout=True, stderr=True, follow=follow, tail=tail, since=since or 0
@@ -261,6 +256,6 @@ class SwarmBackend:
         tasks = {**selector, SERVICE_ID: None}  # task containers only: plain ones are not this backend's
         while (self.units(selector) or self.engine.find(tasks)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        wanted = [k if v is None else f"{k}={v}" for k, v in selector.items()]
-        for config in self._call("listing configs", lambda: self.client.configs.list(filters={"label": wanted})):
+        wanted = label_filters(selector)
+        for config in self.engine.call("listing configs", lambda: self.client.configs.list(filters={"label": wanted})):
             self._remove_config(str(config.id))

@@ -10,9 +10,10 @@ those labels, never by parsing names.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 LABEL_PREFIX = "drfc."
 MANAGED = "drfc.managed"
@@ -22,6 +23,16 @@ RUN_ID = "drfc.run-id"
 WORKER = "drfc.worker"
 MODEL_PREFIX = "drfc.model-prefix"
 HOME = "drfc.home"
+
+
+class PullReporter(Protocol):
+    """Receives an image pull's progress (bytes across all layers)."""
+
+    def update(self, done: int, total: int, status: str) -> None: ...
+
+
+#: Opens a progress display for pulling one image (given its reference) and hands back its reporter.
+PullProgress = Callable[[str], AbstractContextManager[PullReporter]]
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,9 @@ from drfc.errors import (
 )
 
 if TYPE_CHECKING:
-    from drfc.adapters.docker_engine import DockerEngine, PullReporter
+    from drfc.adapters.docker_engine import DockerEngine
     from drfc.adapters.s3 import S3Store
+    from drfc.core.containers import PullReporter
 
 MINIO_CONTAINER = "drfc-minio"
 MINIO_ALIAS = "minio"
