@@ -90,7 +90,8 @@ def status(app: App) -> None:
     """
     from functools import partial
 
-    from drfc.core.containers import KIND, MANAGED
+    from drfc.core.containers import HOME, KIND, MANAGED, MODEL_PREFIX, RUN_ID, WORKER
+    from drfc.core.runs import RUN_KINDS
     from drfc.core.status import unit_failures
     from drfc.core.storage_service import local_target
     from drfc.errors import DrfcError
@@ -100,18 +101,16 @@ def status(app: App) -> None:
     runs: dict[tuple[int, str], list[ContainerInfo]] = {}
     for unit in backend.units({MANAGED: "true", KIND: None}):
         kind = unit.labels.get(KIND, "")
-        if kind in ("training", "evaluation"):
-            runs.setdefault((int(unit.labels.get("drfc.run-id", "-1")), kind), []).append(unit)
+        if kind in RUN_KINDS:
+            runs.setdefault((int(unit.labels.get(RUN_ID, "-1")), kind), []).append(unit)
     runs.setdefault((cfg.run_id, "training"), [])
     store = app.store(local_target(cfg))
     report: list[dict[str, Any]] = []
     failed = False
     for run_id, kind in sorted(runs):
-        members = sorted(
-            runs[(run_id, kind)], key=lambda u: (u.role != "trainer", int(u.labels.get("drfc.worker", "0")))
-        )
-        prefix = members[0].labels.get("drfc.model-prefix") if members else cfg.settings.local_s3_model_prefix
-        same_home = not members or members[0].labels.get("drfc.home") == str(cfg.home)
+        members = sorted(runs[(run_id, kind)], key=lambda u: (u.role != "trainer", int(u.labels.get(WORKER, "0"))))
+        prefix = members[0].labels.get(MODEL_PREFIX) if members else cfg.settings.local_s3_model_prefix
+        same_home = not members or members[0].labels.get(HOME) == str(cfg.home)
         failures = [
             failure for unit in members for failure in unit_failures(unit, partial(backend.logs, unit.id, tail=400))
         ]
@@ -140,7 +139,7 @@ def status(app: App) -> None:
                     {
                         "name": u.name,
                         "role": u.role,
-                        "worker": int(u.labels.get("drfc.worker", "0")),
+                        "worker": int(u.labels.get(WORKER, "0")),
                         "state": u.status,
                         "uptime_seconds": _uptime(u.started_at) if u.running else None,
                         "exit_code": u.exit_code,

@@ -89,7 +89,7 @@ def start_training(app: App, wipe: bool, force: bool, dry_run: bool, follow: str
         plan = plan_training(cfg, hyperparameters=hyper, credentials=_dry_credentials(cfg), host_env=os.environ)
         print_plan(app, plan, dry_run=True)
         return
-    result = start_with(app, cfg, _training_recipe(app, cfg), wipe=wipe, assume_yes=force, timeout=timeout)
+    result = start_with(app, cfg, _training_recipe(cfg), wipe=wipe, assume_yes=force, timeout=timeout)
     if app.ui.json_mode:
         app.ui.json({**result.plan.to_dict(), "seconds": round(result.seconds, 2)})
         return
@@ -121,17 +121,19 @@ def follow_run(app: App, run_id: int, kind: str, choice: tuple[str, int | None] 
     from functools import partial
 
     from drfc.cli.logs_cmd import stream_units
-    from drfc.core.runs import run_selector
+    from drfc.core.runs import run_selector, unit_selector
     from drfc.core.status import unit_failures
     from drfc.errors import RunFailedError
 
     backend = app.backend()
     role, worker = choice
-    units = backend.units(run_selector(run_id, kind))
-    if role == "sagemaker":
-        units = [u for u in units if u.role == "trainer"]
-    elif role == "robomaker":
-        units = [u for u in units if u.role == "robomaker" and u.labels.get("drfc.worker") == str(worker or 1)]
+    if role == "all":
+        selector = run_selector(run_id, kind)
+    elif role == "sagemaker":
+        selector = unit_selector(run_id, kind, "trainer")
+    else:
+        selector = unit_selector(run_id, kind, "robomaker", worker or 1)
+    units = backend.units(selector)
     if not units:
         return
     app.ui.info(f"following {', '.join(u.name for u in units)} (Ctrl-C stops following; the run goes on)")
@@ -139,13 +141,9 @@ def follow_run(app: App, run_id: int, kind: str, choice: tuple[str, int | None] 
         return
     # The streams ended with their units: a failure (often a trainer that logged an error and exited 0)
     # makes the command fail, so scripts that wait on `start-training` see it.
-    ended = backend.units(run_selector(run_id, kind))
-    failures = [
-        f
-        for u in ended
-        if u.id in {w.id for w in units}
-        for f in unit_failures(u, partial(backend.logs, u.id, tail=400))
-    ]
+    followed = {u.id for u in units}
+    ended = [u for u in backend.units(selector) if u.id in followed]
+    failures = [f for u in ended for f in unit_failures(u, partial(backend.logs, u.id, tail=400))]
     if failures:
         raise RunFailedError("; ".join(failures), hint="see `drfc status` and `drfc logs`")
 
@@ -171,7 +169,7 @@ def _dry_credentials(cfg: Config) -> Credentials | None:
         return Credentials("<from profile>", "<from profile>")
 
 
-def _training_recipe(app: App, cfg: Config) -> TrainingRecipe:
+def _training_recipe(cfg: Config) -> TrainingRecipe:
     from drfc.core.training import TrainingRecipe
 
     def upload(store: S3Store, events: Events) -> None:
@@ -240,20 +238,14 @@ def stop_all(app: App, grace: int, storage: bool) -> None:
     """
     from drfc.adapters.docker_containers import ContainersBackend
     from drfc.adapters.docker_swarm import SwarmBackend
-    from drfc.core.containers import KIND, MANAGED
-    from drfc.core.runs import Backend, describe_units, stop_units
+    from drfc.core.runs import Backend, describe_units, stop_everything
 
     engine = app.docker()
     backends: list[Backend] = [ContainersBackend(engine)]
     if engine.swarm_active():
         backends.insert(0, SwarmBackend(engine))  # services first: their task containers go with them
-    stopped = []
     with app.ui.status("stopping every drfc run"):
-        for backend in backends:
-            for kind in ("training", "evaluation"):
-                selector: dict[str, str | None] = {MANAGED: "true", KIND: kind}
-                stopped += stop_units(backend, backend.units(selector), grace=grace)
-                backend.wait_gone(selector, grace + 30)
+        stopped = [unit for backend in backends for unit in stop_everything(backend, grace=grace)]
     store_name = None
     if storage:
         from drfc.core.storage_service import stop_storage

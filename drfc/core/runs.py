@@ -14,14 +14,24 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from drfc.config.model import Config
-from drfc.core.containers import KIND, ROLE, RUN_ID, WORKER, ContainerInfo, ContainerSpec
+from drfc.core.containers import (
+    KIND,
+    MANAGED,
+    ROLE,
+    RUN_ID,
+    WORKER,
+    ContainerInfo,
+    ContainerSpec,
+    PullProgress,
+    PullReporter,
+)
 from drfc.core.plan import RunPlan
 from drfc.errors import ConflictError, GpuUnavailableError, InterruptedByUser, RunFailedError
 
@@ -30,12 +40,10 @@ if TYPE_CHECKING:
     from drfc.core.storage import SyncProgress
 
 START_LABEL = "drfc.start-id"
+#: The kinds of run drfc starts (the local store is kind ``storage`` and is not a run).
+RUN_KINDS = ("training", "evaluation")
 #: Task and container states after which a unit will not run again (containers and Swarm tasks).
 ENDED = ("exited", "dead", "failed", "rejected", "shutdown", "complete", "orphaned", "removing")
-
-
-class PullReporter(Protocol):
-    def update(self, done: int, total: int, status: str) -> None: ...
 
 
 class Backend(Protocol):
@@ -47,11 +55,11 @@ class Backend(Protocol):
         """Why a GPU image cannot get a GPU here, or None when it can."""
         ...
 
-    def ensure_image(self, ref: str, pulling: PullContext) -> bool:
+    def ensure_image(self, ref: str, pulling: PullProgress) -> bool:
         """Make ``ref`` available to the backend; True when it had to be pulled."""
         ...
 
-    def prepare(self, plan: RunPlan, step: Any) -> None:
+    def prepare(self, plan: RunPlan, step: Callable[[str], None]) -> None:
         """Everything shared the plan needs before deploying (network, node labels)."""
         ...
 
@@ -62,10 +70,6 @@ class Backend(Protocol):
     def logs(self, unit_id: str, tail: int | str = "all", since: int | None = None) -> str: ...
     def follow(self, unit_id: str, tail: int | str = "all", since: int | None = None) -> Iterator[str]: ...
     def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None: ...
-
-
-class PullContext(Protocol):
-    def __call__(self, image: str) -> AbstractContextManager[PullReporter]: ...
 
 
 class Events(Protocol):
@@ -279,12 +283,20 @@ def stop_units(backend: Backend, units: list[ContainerInfo], *, grace: int = 10)
     return units
 
 
-def stop_run(backend: Backend, run_id: int, *, kind: str = "training", grace: int = 10) -> list[ContainerInfo]:
-    """Stop and remove every unit of the run (idempotent), then wait until they are gone."""
-    selector = run_selector(run_id, kind)
+def stop_selected(backend: Backend, selector: Mapping[str, str | None], *, grace: int = 10) -> list[ContainerInfo]:
+    """Stop and remove every unit the selector matches (idempotent), then wait until they are gone."""
     stopped = stop_units(backend, backend.units(selector), grace=grace)
     backend.wait_gone(selector, grace + 30)
     return stopped
+
+
+def stop_run(backend: Backend, run_id: int, *, kind: str = "training", grace: int = 10) -> list[ContainerInfo]:
+    return stop_selected(backend, run_selector(run_id, kind), grace=grace)
+
+
+def stop_everything(backend: Backend, *, grace: int = 10) -> list[ContainerInfo]:
+    """Every run of every kind drfc started on this backend (never the local store, never foreign units)."""
+    return [unit for kind in RUN_KINDS for unit in stop_selected(backend, {MANAGED: "true", KIND: kind}, grace=grace)]
 
 
 def describe_units(units: list[ContainerInfo]) -> list[dict[str, Any]]:
