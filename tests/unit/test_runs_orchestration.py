@@ -411,7 +411,7 @@ def test_ctrl_c_while_waiting_removes_everything_and_exits_130(tmp_path: Path) -
 
 
 def test_ctrl_c_during_the_deploys_waits_for_them_and_removes_them(tmp_path: Path) -> None:
-    backend = FakeBackend(deploy_seconds=0.3)
+    backend = FakeBackend(deploy_seconds=1.0)  # long enough that a late timer on a busy machine still lands
     recipe = FakeRecipe(run_plan(workers=3))
     cfg = config(tmp_path)
     timer = threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT))
@@ -419,7 +419,7 @@ def test_ctrl_c_during_the_deploys_waits_for_them_and_removes_them(tmp_path: Pat
     with pytest.raises(InterruptedByUser):
         start_run(cfg, backend, object(), FakeEvents(), recipe, FAST)  # type: ignore[arg-type]
     timer.join()
-    time.sleep(0.4)  # any deploy still running would land now
+    time.sleep(1.1)  # any deploy still running would land now
     assert backend.units_by_id == {} and len(backend.deployed()) == 4
     assert recipe.rolled_back == ["m/training_params.yaml"]
 
