@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from drfc.config.problems import suggest
+from drfc.core.upload import split_direction
 from drfc.errors import DroaError, DroaImportError
 
 if TYPE_CHECKING:
@@ -383,16 +384,6 @@ SIMAPP_SHELLS: dict[str, tuple[str, str]] = {
     "f1_july_car_02_with_wheel": ("WAGON", "BLUE"),
 }
 
-_DIRECTION_SUFFIX = re.compile(r"_(cw|ccw)$")
-
-
-def split_world_name(world: str) -> tuple[str, str | None]:
-    """``reInvent2019_wide_ccw`` -> (``reInvent2019_wide``, COUNTER_CLOCKWISE); no suffix -> (world, None)."""
-    match = _DIRECTION_SUFFIX.search(world)
-    if not match:
-        return world, None
-    return world[: match.start()], CW if match.group(1) == "cw" else CCW
-
 
 def droa_direction(world: str, reverse: bool) -> tuple[str, bool]:
     """DRoA's track id and ``TRACK_DIRECTION_CLOCKWISE`` for a DRfC ``WORLD_NAME`` and reverse flag.
@@ -401,9 +392,9 @@ def droa_direction(world: str, reverse: bool) -> tuple[str, bool]:
     flipped when training ran reversed. (DRfC's ``not REVERSE`` guess is wrong for
     the 28 two-way tracks that default to counter-clockwise.)
     """
-    track_id, suffix = split_world_name(world)
-    if suffix is not None:
-        return track_id, suffix == CW
+    track_id, clockwise = split_direction(world)
+    if clockwise is not None:
+        return track_id, clockwise
     track = TRACKS.get(track_id)
     default_cw = track is not None and track.default_direction == CW
     return track_id, default_cw != reverse
@@ -609,7 +600,7 @@ def _check_track(params: Mapping[str, Any], problems: list[str], warnings: list[
     if not isinstance(world, str) or not world:
         problems.append("training_params.yaml has no WORLD_NAME (the track)")
         return None, None
-    bare, suffix = split_world_name(world)
+    bare, suffix = split_direction(world)
     if suffix is not None:
         problems.append(f"WORLD_NAME {world!r} carries a direction suffix; DeepRacer on AWS expects {bare!r}")
     track = TRACKS.get(world)

@@ -378,7 +378,7 @@ def _metrics_items(model: _Model, metrics_prefix: str, layout: Layout) -> list[B
     return items
 
 
-def _world_direction(world: str) -> tuple[str, bool | None]:
+def split_direction(world: str) -> tuple[str, bool | None]:
     """``reInvent2019_wide_cw`` -> (``reInvent2019_wide``, True); no suffix -> (world, None)."""
     for suffix, clockwise in (("_ccw", False), ("_cw", True)):
         if world.endswith(suffix):
@@ -430,7 +430,7 @@ def training_params_for_target(
     data["MODEL_METADATA_FILE_S3_KEY"] = f"{prefix}/model/model_metadata.json"
     data["REWARD_FILE_S3_KEY"] = f"{prefix}/reward_function.py"
     if layout == "droa":
-        world, clockwise = _world_direction(str(data.get("WORLD_NAME", "")))
+        world, clockwise = split_direction(str(data.get("WORLD_NAME", "")))
         if "WORLD_NAME" in data:
             data["WORLD_NAME"] = world
         if clockwise is not None:
