@@ -216,6 +216,15 @@ def cli(
     )
 
 
+def checkpoint_options(func: Any) -> Any:
+    """``--last`` (default) / ``-b, --best`` / ``-c, --checkpoint N``, one choice."""
+    func = click.option(
+        "-c", "--checkpoint", "number", type=click.IntRange(min=0), metavar="N", help="Checkpoint number N."
+    )(func)
+    func = click.option("-b", "--best", "best", is_flag=True, help="The best checkpoint (by evaluation).")(func)
+    return click.option("--last", "last", is_flag=True, help="The last checkpoint written (default).")(func)
+
+
 def json_option(func: Any) -> Any:
     """``--json`` on a command, equivalent to the global flag."""
 

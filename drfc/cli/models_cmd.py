@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from drfc.cli.main import App, json_option
+from drfc.cli.main import App, checkpoint_options, json_option
 
 if TYPE_CHECKING:
     from drfc.adapters.droa import DroaClient
@@ -210,9 +210,7 @@ def download_logs(
 
 @models.command("import")
 @click.option("-p", "--prefix", help="Model prefix in the working bucket (default: DR_LOCAL_S3_MODEL_PREFIX).")
-@click.option("--last", "last", is_flag=True, help="The last checkpoint written (default).")
-@click.option("-b", "--best", "best", is_flag=True, help="The best checkpoint (by evaluation).")
-@click.option("-c", "--checkpoint", "number", type=click.IntRange(min=0), help="This checkpoint number.")
+@checkpoint_options
 @click.option("--name", help="Model name in DRoA (default: the upload prefix, made valid).")
 @click.option("--description", help="Model description in DRoA (letters, digits, spaces, hyphens).")
 @click.option("-d", "--dry-run", is_flag=True, help="Plan and check only: no sign-in, nothing uploaded.")

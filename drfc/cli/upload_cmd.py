@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from drfc.cli.main import App, json_option
+from drfc.cli.main import App, checkpoint_options, json_option
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -14,15 +14,6 @@ if TYPE_CHECKING:
     from drfc.cli.render import SyncBar
     from drfc.config.model import Config
     from drfc.core.upload import Bundle, TransferPlan, UploadResult
-
-
-def checkpoint_options(func: Any) -> Any:
-    """``--last`` (default) / ``-b, --best`` / ``-c, --checkpoint N``, one choice."""
-    func = click.option(
-        "-c", "--checkpoint", "number", type=click.IntRange(min=0), metavar="N", help="Checkpoint number N."
-    )(func)
-    func = click.option("-b", "--best", "best", is_flag=True, help="The best checkpoint (by evaluation).")(func)
-    return click.option("--last", "last", is_flag=True, help="The last checkpoint written (default).")(func)
 
 
 def resolve_choice(best: bool, last: bool, number: int | None) -> str | int:
