@@ -218,6 +218,15 @@ class DockerLeftovers:
             found["volume"][volume["Name"]] = volume.get("Labels") or {}
         return found
 
+    def _network_lingers(self, ident: str) -> bool:
+        import docker
+
+        try:
+            self.client.api.inspect_network(ident)
+        except docker.errors.NotFound:
+            return False
+        return True
+
     def new_objects(self) -> dict[str, list[str]]:
         """Ids of the ``drfc.*``-labelled objects created since the snapshot, by kind."""
         now = self._inventory()
@@ -265,6 +274,10 @@ class DockerLeftovers:
                     attempt(remove, ident)
                 if self.new_objects()[kind]:
                     time.sleep(0.5)
+        # A removed swarm-scoped network can linger on this node a moment after the manager dropped it;
+        # a container created by name meanwhile would resolve to the dying one ("network ... not found").
+        while time.monotonic() < deadline and any(self._network_lingers(ident) for ident in removed["network"]):
+            time.sleep(0.2)
         left = {kind: idents for kind, idents in self.new_objects().items() if idents}
         if left:
             raise RuntimeError(f"drfc-labelled Docker objects the test left could not be removed: {left}")
