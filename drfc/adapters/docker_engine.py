@@ -345,14 +345,27 @@ class DockerEngine:
     def start(self, container_id: str) -> None:
         self.call("starting container", lambda: self.client.containers.get(container_id).start())
 
-    def run(self, spec: ContainerSpec) -> str:
-        container_id = self.create(spec)
-        try:
-            self.start(container_id)
-        except Exception:
-            self.remove(container_id)
-            raise
-        return container_id
+    def run(self, spec: ContainerSpec, attempts: int = 4) -> str:
+        """Create and start; a container that cannot start is removed again.
+
+        Starting on an attachable overlay (left by the Swarm backend) can fail with "network ... not
+        found" while this node is still tearing down its copy after the last service task left it; the
+        next attempt re-creates it, so that one failure is retried briefly.
+        """
+        for attempt in range(1, attempts + 1):
+            container_id = self.create(spec)
+            try:
+                self.start(container_id)
+                return container_id
+            except NotFoundError as exc:
+                self.remove(container_id)
+                if attempt == attempts or "network" not in exc.message:
+                    raise
+            except Exception:
+                self.remove(container_id)
+                raise
+            time.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
 
     def get(self, name_or_id: str) -> ContainerInfo | None:
         try:

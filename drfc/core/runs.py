@@ -104,6 +104,9 @@ class StartOptions:
     assume_yes: bool = False
     startup_timeout: float = 180.0
     poll_interval: float = 0.25
+    #: how long every unit must have been seen running before the start counts as done: a container
+    #: that dies at once is often reported running for a moment (Swarm tasks especially)
+    settle: float = 0.5
 
 
 @dataclass
@@ -247,8 +250,9 @@ def cleanup(backend: Backend, created: list[str], start_id: str) -> None:
 
 
 def wait_running(expected: int, backend: Backend, events: Events, options: StartOptions, start_id: str) -> None:
-    """Poll until every unit runs; a unit that ends during start-up fails the start with its log."""
+    """Poll until every unit runs (and has for ``settle`` seconds); one that ends meanwhile fails the start."""
     deadline = time.monotonic() + options.startup_timeout
+    all_running_since: float | None = None
     while True:
         units = backend.units({START_LABEL: start_id})
         events.states({u.name: u.status for u in units})
@@ -263,7 +267,12 @@ def wait_running(expected: int, backend: Backend, events: Events, options: Start
                 hint="everything this start created was removed; fix the cause and start again",
             )
         if len(units) == expected and all(u.running for u in units):
-            return
+            now = time.monotonic()
+            all_running_since = all_running_since or now
+            if now - all_running_since >= options.settle:
+                return
+        else:
+            all_running_since = None
         if time.monotonic() > deadline:
             waiting = sorted(f"{u.name} ({u.status})" for u in units if not u.running)
             raise RunFailedError(
