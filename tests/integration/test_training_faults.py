@@ -112,14 +112,15 @@ def unit_states(client: docker.DockerClient, backend: str, run_id: int) -> dict[
             newest = max(tasks, key=lambda t: t["Version"]["Index"]) if tasks else {}
             states[service.name] = (newest.get("Status") or {}).get("State", "none")
         return states
-    return {c.name: c.status for c in client.containers.list(all=True, filters=labels)}
+    # the low-level listing: the high-level one inspects each container and fails on one removed meanwhile
+    return {c["Names"][0].lstrip("/"): c["State"] for c in client.api.containers(all=True, filters=labels)}
 
 
 def labelled_units_appeared(client: docker.DockerClient, backend: str) -> bool:
     label = {"label": ["drfc.kind=training"]}
     if backend == "swarm":
         return bool(client.services.list(filters=label))
-    return bool(client.containers.list(all=True, filters=label))
+    return bool(client.api.containers(all=True, filters=label))
 
 
 def assert_nothing_left(home: Home, client: docker.DockerClient, prefix: str = PREFIX) -> None:

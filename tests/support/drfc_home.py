@@ -263,7 +263,7 @@ def wait_for_key(s3: Any, key: str, timeout: float = 90) -> None:
 def labelled_leftovers(client: docker.DockerClient, kind: str = "training") -> list[str]:
     """Every object of this kind drfc would have labelled: containers, services and configs."""
     label = {"label": [f"drfc.kind={kind}"]}
-    names = [c.name for c in client.containers.list(all=True, filters=label)]
+    names = [c["Names"][0].lstrip("/") for c in client.api.containers(all=True, filters=label)]  # no inspect races
     if client.info().get("Swarm", {}).get("ControlAvailable"):
         names += [s.name for s in client.services.list(filters=label)]
         names += [c.name for c in client.configs.list(filters=label)]
