@@ -14,7 +14,7 @@ import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import docker.errors
@@ -41,7 +41,10 @@ def _states(task: Mapping[str, Any]) -> tuple[str, int | None, str | None, str |
     status = task.get("Status") or {}
     state = str(status.get("State", "pending"))
     exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
-    return state, exit_code, status.get("Err"), status.get("Timestamp")
+    error = status.get("Err")
+    if error and error.startswith("task: non-zero exit"):
+        error = None  # says no more than the exit code
+    return state, exit_code, error, status.get("Timestamp")
 
 
 class SwarmBackend:
@@ -148,9 +151,21 @@ class SwarmBackend:
     def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]:
         wanted = label_filters(selector)
         services = self.engine.call("listing services", lambda: self.client.services.list(filters={"label": wanted}))
-        return [self._info(s) for s in services]
+        if not services:
+            return []
+        local = self.engine.call(
+            "listing task containers",
+            lambda: self.client.api.containers(all=True, filters={"label": [*wanted, SERVICE_ID]}),
+        )
+        ended_here = {c["Id"] for c in local if c.get("State") in ENDED}
+        return [self._info(s, ended_here) for s in services]
 
-    def _info(self, service: Any) -> ContainerInfo:
+    def _info(self, service: Any, ended_here: Collection[str] = ()) -> ContainerInfo:
+        """The service as a unit, in the state of its latest task.
+
+        Swarm learns that a task's container exited a moment after this node's engine does (longer
+        under load); a task container here that has ended overrides a task still reported running.
+        """
         try:
             tasks = service.tasks()
         except docker.errors.NotFound:
@@ -159,6 +174,10 @@ class SwarmBackend:
         if tasks:
             latest = max(tasks, key=lambda t: (t.get("Version") or {}).get("Index", 0))
             state, exit_code, error, since = _states(latest)
+            container_id = ((latest.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+            if state == "running" and container_id and container_id in ended_here:
+                container = self.engine.get(str(container_id))
+                state, exit_code = "failed", container.exit_code if container else None
         spec = service.attrs.get("Spec") or {}
         ports = {
             int(p["TargetPort"]): int(p["PublishedPort"])
@@ -194,6 +213,9 @@ class SwarmBackend:
         refs = ((service.attrs.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Configs")
         with contextlib.suppress(NotFoundError):
             self.engine.call(f"removing service {service.name}", service.remove)
+        # Swarm reaps the task's container seconds later; removing this node's copy now ends the wait
+        for container in self._task_containers(unit_id):
+            self.engine.remove(container.id)
         for ref in refs or []:
             self._remove_config(ref["ConfigID"])
 

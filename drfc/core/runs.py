@@ -103,10 +103,10 @@ class StartOptions:
     wipe: bool = False
     assume_yes: bool = False
     startup_timeout: float = 180.0
-    poll_interval: float = 0.25
-    #: how long every unit must have been seen running before the start counts as done: a container
-    #: that dies at once is often reported running for a moment (Swarm tasks especially)
-    settle: float = 0.5
+    poll_interval: float = 0.1
+    #: how long each unit must have been seen running before the start counts as done: a container
+    #: that dies at once is reported running for a moment (a Swarm task for about 0.1 s, measured)
+    settle: float = 0.25
 
 
 @dataclass
@@ -250,36 +250,53 @@ def cleanup(backend: Backend, created: list[str], start_id: str) -> None:
 
 
 def wait_running(expected: int, backend: Backend, events: Events, options: StartOptions, start_id: str) -> None:
-    """Poll until every unit runs (and has for ``settle`` seconds); one that ends meanwhile fails the start."""
+    """Poll until every unit runs and has been seen running for ``settle`` seconds; one that ends fails the start.
+
+    The window counts per unit from when it was first seen running, so units that came up early
+    have settled by the time the last one runs; it spans from the end of the listing that first saw
+    the unit running to the start of the one that still does.
+    """
     deadline = time.monotonic() + options.startup_timeout
-    all_running_since: float | None = None
+    running_since: dict[str, float] = {}
     while True:
+        asked = time.monotonic()  # the states below were read somewhere between `asked` and `now`
         units = backend.units({START_LABEL: start_id})
+        now = time.monotonic()
         events.states({u.name: u.status for u in units})
         dead = [u for u in units if u.status in ENDED]
         if dead:
             unit = dead[0]
             tail = backend.logs(unit.id, 20).strip()
+            cause = "; ".join(
+                part
+                for part in (f"exit code {unit.exit_code}" if unit.exit_code is not None else "", unit.error or "")
+                if part
+            )
             raise RunFailedError(
                 f"{unit.name} stopped during start-up"
-                + (f" (exit code {unit.exit_code})" if unit.exit_code is not None else "")
+                + (f" ({cause})" if cause else "")
                 + (f"; its last log lines:\n{tail}" if tail else ""),
                 hint="everything this start created was removed; fix the cause and start again",
             )
+        for unit in units:
+            if unit.running:
+                running_since.setdefault(unit.id, now)
+            else:
+                running_since.pop(unit.id, None)
         if len(units) == expected and all(u.running for u in units):
-            now = time.monotonic()
-            all_running_since = all_running_since or now
-            if now - all_running_since >= options.settle:
+            youngest = max(running_since[u.id] for u in units)
+            if asked - youngest >= options.settle:  # however slow the engine answers
                 return
+            pause = min(options.poll_interval, options.settle - (asked - youngest))
         else:
-            all_running_since = None
-        if time.monotonic() > deadline:
+            pause = options.poll_interval
+        if now > deadline:
             waiting = sorted(f"{u.name} ({u.status})" for u in units if not u.running)
             raise RunFailedError(
                 f"not all containers were running after {options.startup_timeout:.0f}s: {', '.join(waiting)}",
                 hint="everything this start created was removed; see `docker ps -a` / `docker service ps`",
             )
-        time.sleep(options.poll_interval)
+        time.sleep(pause)
 
 
 def stop_units(backend: Backend, units: list[ContainerInfo], *, grace: int = 10) -> list[ContainerInfo]:

@@ -75,7 +75,7 @@ def unit_failures(unit: ContainerInfo, log_tail: Callable[[], str]) -> list[str]
     shut_down = unit.role == "robomaker" and unit.exit_code == 143  # shutdown.sh's `kill 1` under tini
     if unit.status in ENDED and unit.exit_code not in (0, None) and not shut_down:
         failures.append(f"{unit.name} exited with code {unit.exit_code}")
-    elif unit.error and not shut_down:  # Swarm calls that end "task: non-zero exit (143)"
+    elif unit.error and not shut_down:  # e.g. a Swarm task whose container could not be started
         failures.append(f"{unit.name}: {unit.error}")
     if unit.role == "trainer":
         message = simapp_failure(log_tail())

@@ -376,6 +376,30 @@ def test_a_unit_that_ends_during_startup_fails_with_its_last_log_lines(tmp_path:
     assert backend.units_by_id == {} and recipe.rolled_back == ["m/training_params.yaml"]
 
 
+def test_a_unit_seen_running_for_a_moment_before_it_dies_still_fails_the_start(tmp_path: Path) -> None:
+    """A container that exits at once is reported running briefly; the settle window catches it."""
+
+    def script(s: ContainerSpec) -> Unit:
+        if s.name.endswith("robomaker-1"):
+            return Unit(s, ["running", "running", "running", "exited"], exit_code=3, log="cannot start")
+        return Unit(s, ["running"])
+
+    backend = FakeBackend(script=script)
+    recipe = FakeRecipe(run_plan())
+    with pytest.raises(RunFailedError, match=r"drfc-0-robomaker-1 stopped during start-up \(exit code 3\)"):
+        start(tmp_path, backend, recipe, StartOptions(startup_timeout=2.0, poll_interval=0.01, settle=0.2))
+    assert backend.units_by_id == {} and recipe.rolled_back
+
+
+def test_without_a_settle_window_the_first_time_all_run_ends_the_start(tmp_path: Path) -> None:
+    def script(s: ContainerSpec) -> Unit:
+        return Unit(s, ["running", "exited"], exit_code=3)  # would die on the next look
+
+    backend = FakeBackend(script=script)
+    result = start(tmp_path, backend, FakeRecipe(run_plan()), StartOptions(poll_interval=0.01, settle=0.0))
+    assert len(result.started) == 3
+
+
 def test_units_that_never_run_time_out_and_are_removed(tmp_path: Path) -> None:
     def script(s: ContainerSpec) -> Unit:
         return Unit(s, ["pending"] if s.name.endswith("robomaker-2") else ["running"])
