@@ -285,7 +285,7 @@ def wait_running(expected: int, backend: Backend, events: Events, options: Start
                 running_since.pop(unit.id, None)
         if len(units) == expected and all(u.running for u in units):
             youngest = max(running_since[u.id] for u in units)
-            if asked - youngest >= options.settle:  # however slow the engine answers
+            if options.settle <= 0 or asked - youngest >= options.settle:  # however slow the engine answers
                 return
             pause = min(options.poll_interval, options.settle - (asked - youngest))
         else:
