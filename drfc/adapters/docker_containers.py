@@ -40,8 +40,8 @@ class ContainersBackend:
     def stop(self, unit_id: str, timeout: int) -> None:
         self.engine.stop(unit_id, timeout=timeout)
 
-    def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]:
-        return self.engine.find(selector)
+    def units(self, selector: Mapping[str, str | None], *, detailed: bool = False) -> list[ContainerInfo]:
+        return self.engine.find(selector, detailed=detailed)
 
     def logs(self, unit_id: str, tail: int | str = "all", since: int | None = None) -> str:
         return self.engine.logs(unit_id, tail=tail, since=since)

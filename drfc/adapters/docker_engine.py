@@ -172,6 +172,18 @@ def _info(container: Any) -> ContainerInfo:
     )
 
 
+def _listed(item: Mapping[str, Any]) -> ContainerInfo:
+    """A container as the listing shows it: no exit code, start time or ports."""
+    names = item.get("Names") or [""]
+    return ContainerInfo(
+        id=str(item["Id"]),
+        name=str(names[0]).lstrip("/"),
+        image=str(item.get("Image", "")),
+        status=str(item.get("State", "")),
+        labels=item.get("Labels") or {},
+    )
+
+
 def translate(exc: Exception, what: str) -> Exception:
     """A drfc error for an SDK failure while doing ``what``."""
     text = str(exc)
@@ -375,11 +387,13 @@ class DockerEngine:
         except (docker.errors.DockerException, ConnectionError) as exc:
             raise translate(exc, f"inspecting {name_or_id}") from exc
 
-    def find(self, label_filter: Mapping[str, str | None]) -> list[ContainerInfo]:
+    def find(self, label_filter: Mapping[str, str | None], *, detailed: bool = False) -> list[ContainerInfo]:
         """Containers (running or not) carrying every label; a None value matches any value.
 
-        Listed by id first, then inspected one by one: a container removed in between (Swarm task
-        containers go asynchronously) is skipped instead of failing the whole listing.
+        One listing gives states and labels; containers are inspected one by one only where the
+        listing says too little: always when ``detailed`` (start time, ports), else only those that
+        ended (exit code). A container removed in between (Swarm task containers go asynchronously)
+        is skipped instead of failing the whole listing.
         """
         wanted = label_filters(label_filter)
         listed = self.call(
@@ -387,7 +401,8 @@ class DockerEngine:
         )
         found = []
         for item in listed:
-            info = self.get(item["Id"])
+            inspect = detailed or item.get("State") in ("exited", "dead")
+            info = self.get(item["Id"]) if inspect else _listed(item)
             if info is not None:
                 found.append(info)
         return found

@@ -148,33 +148,38 @@ class SwarmBackend:
             if "in use" not in str(exc):
                 raise translate(exc, "removing config") from exc
 
-    def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]:
+    def units(self, selector: Mapping[str, str | None], *, detailed: bool = False) -> list[ContainerInfo]:
         wanted = label_filters(selector)
         services = self.engine.call("listing services", lambda: self.client.services.list(filters={"label": wanted}))
-        if not services:
-            return []
-        local = self.engine.call(
-            "listing task containers",
-            lambda: self.client.api.containers(all=True, filters={"label": [*wanted, SERVICE_ID]}),
-        )
-        ended_here = {c["Id"] for c in local if c.get("State") in ENDED}
-        return [self._info(s, ended_here) for s in services]
+        return self._infos(services, [*wanted, SERVICE_ID])
 
-    def _info(self, service: Any, ended_here: Collection[str] = ()) -> ContainerInfo:
-        """The service as a unit, in the state of its latest task.
+    def _infos(self, services: list[Any], task_labels: list[str]) -> list[ContainerInfo]:
+        """Services as units, each in the state of its latest task: three engine calls for any number.
 
         Swarm learns that a task's container exited a moment after this node's engine does (longer
-        under load); a task container here that has ended overrides a task still reported running.
+        under load), so a task container here that has ended overrides a task still reported running.
         """
-        try:
-            tasks = service.tasks()
-        except docker.errors.NotFound:
-            tasks = []
+        if not services:
+            return []
+        ids = [str(s.id) for s in services]
+        tasks = self.engine.call("listing tasks", lambda: self.client.api.tasks(filters={"service": ids}))
+        latest: dict[str, Mapping[str, Any]] = {}
+        for task in tasks:
+            index = (task.get("Version") or {}).get("Index", 0)
+            seen = latest.get(task.get("ServiceID", ""))
+            if seen is None or index > (seen.get("Version") or {}).get("Index", 0):
+                latest[task.get("ServiceID", "")] = task
+        local = self.engine.call(
+            "listing task containers", lambda: self.client.api.containers(all=True, filters={"label": task_labels})
+        )
+        ended_here = {c["Id"] for c in local if c.get("State") in ENDED}
+        return [self._info(s, latest.get(str(s.id)), ended_here) for s in services]
+
+    def _info(self, service: Any, task: Mapping[str, Any] | None, ended_here: Collection[str]) -> ContainerInfo:
         state, exit_code, error, since = "pending", None, None, None
-        if tasks:
-            latest = max(tasks, key=lambda t: (t.get("Version") or {}).get("Index", 0))
-            state, exit_code, error, since = _states(latest)
-            container_id = ((latest.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+        if task is not None:
+            state, exit_code, error, since = _states(task)
+            container_id = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
             if state == "running" and container_id and container_id in ended_here:
                 container = self.engine.get(str(container_id))
                 state, exit_code = "failed", container.exit_code if container else None
@@ -268,9 +273,11 @@ class SwarmBackend:
 
     def _unit(self, unit_id: str) -> ContainerInfo | None:
         try:
-            return self._info(self.client.services.get(unit_id))
+            service = self.client.services.get(unit_id)
         except docker.errors.NotFound:
             return None
+        found = self._infos([service], [f"{SERVICE_ID}={service.id}"])
+        return found[0] if found else None
 
     def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None:
         """Services go at once, their containers a moment later; then their configs can go too."""

@@ -99,7 +99,7 @@ def status(app: App) -> None:
     cfg = app.config()
     backend = app.backend()
     runs: dict[tuple[int, str], list[ContainerInfo]] = {}
-    for unit in backend.units({MANAGED: "true", KIND: None}):
+    for unit in backend.units({MANAGED: "true", KIND: None}, detailed=True):
         kind = unit.labels.get(KIND, "")
         if kind in RUN_KINDS:
             runs.setdefault((int(unit.labels.get(RUN_ID, "-1")), kind), []).append(unit)

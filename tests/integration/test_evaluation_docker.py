@@ -108,11 +108,11 @@ def test_evaluation_lifecycle(run_home: Home, docker_client: docker.DockerClient
     assert not keys(s3, f"{PREFIX}/model/.finished")  # the training was still running alongside
 
     stamp = evaluation_finished(home, s3, first)
+    wait_ended(home, "evaluation")  # the videos are uploaded after the simtrace
     written = keys(s3, CLONE)
     assert f"{CLONE}/metrics/evaluation/evaluation-{stamp}.json" in written
     assert {f"{CLONE}/mp4/evaluation-{stamp}/{camera}/0-video.mp4" for camera in CAMERAS} <= written
     assert f"{CLONE}/evaluation-{stamp}/evaluation_params.yaml" in written
-    wait_ended(home, "evaluation")
     log = home.ok("logs", "robomaker", "--eval", "--all").stdout
     assert "Evaluation job complete" in log
     status = home.run("status", "--json")

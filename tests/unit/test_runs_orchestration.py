@@ -102,7 +102,7 @@ class FakeBackend:
     def stop(self, unit_id: str, timeout: int) -> None:
         self.stops[unit_id] = timeout
 
-    def units(self, selector: Mapping[str, str | None]) -> list[ContainerInfo]:
+    def units(self, selector: Mapping[str, str | None], *, detailed: bool = False) -> list[ContainerInfo]:
         with self.lock:
             items = list(self.units_by_id.items())
         found = []
