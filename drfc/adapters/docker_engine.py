@@ -343,19 +343,20 @@ class DockerEngine:
         container = self.call(
             f"creating container {spec.name}", lambda: self.client.containers.create(**container_kwargs(spec))
         )
+        container_id = str(container.id)
         try:
             for copy in spec.files:
-                self._put(container, copy.directory, _tar(copy.files), spec.name)
+                self._put(container_id, copy.directory, _tar(copy.files), spec.name)
         except BaseException:
-            self.remove(str(container.id))  # never leave a half-prepared container behind
+            self.remove(container_id)  # never leave a half-prepared container behind
             raise
-        return str(container.id)
+        return container_id
 
-    def _put(self, container: Any, directory: str, data: bytes, name: str) -> None:
-        self.call(f"copying files into {name}", lambda: container.put_archive(directory, data))
+    def _put(self, container_id: str, directory: str, data: bytes, name: str) -> None:
+        self.call(f"copying files into {name}", lambda: self.client.api.put_archive(container_id, directory, data))
 
     def start(self, container_id: str) -> None:
-        self.call("starting container", lambda: self.client.containers.get(container_id).start())
+        self.call("starting container", lambda: self.client.api.start(container_id))
 
     def run(self, spec: ContainerSpec, attempts: int = 4) -> str:
         """Create and start; a container that cannot start is removed again.

@@ -67,8 +67,10 @@ class Backend(Protocol):
     def remove(self, unit_id: str) -> None: ...
     def stop(self, unit_id: str, timeout: int) -> None: ...
     def units(self, selector: Mapping[str, str | None], *, detailed: bool = False) -> list[ContainerInfo]:
-        """Units carrying every label (None: any value). Cheap enough to poll: states, labels, exit codes;
-        ``detailed`` adds start times and ports at one more engine call per unit."""
+        """Units carrying every label (None: any value), cheap enough to poll: states, labels, exit codes.
+
+        ``detailed`` adds start times and ports where that costs an engine call per unit (containers).
+        """
         ...
 
     def logs(self, unit_id: str, tail: int | str = "all", since: int | None = None) -> str: ...
@@ -271,14 +273,11 @@ def wait_running(expected: int, backend: Backend, events: Events, options: Start
         if dead:
             unit = dead[0]
             tail = backend.logs(unit.id, 20).strip()
-            cause = "; ".join(
-                part
-                for part in (f"exit code {unit.exit_code}" if unit.exit_code is not None else "", unit.error or "")
-                if part
-            )
+            cause = [f"exit code {unit.exit_code}"] if unit.exit_code is not None else []
+            cause += [unit.error] if unit.error else []
             raise RunFailedError(
                 f"{unit.name} stopped during start-up"
-                + (f" ({cause})" if cause else "")
+                + (f" ({'; '.join(cause)})" if cause else "")
                 + (f"; its last log lines:\n{tail}" if tail else ""),
                 hint="everything this start created was removed; fix the cause and start again",
             )

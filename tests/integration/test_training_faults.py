@@ -271,6 +271,31 @@ def test_a_trainer_failing_after_start_fails_the_followed_start_with_its_cause(
     assert labelled_leftovers(docker_client) == []
 
 
+@pytest.mark.parametrize("backend", ["swarm"], indirect=True)
+def test_a_swarm_task_container_that_ended_here_counts_as_ended_before_swarm_says_so(
+    run_home: Home, docker_client: docker.DockerClient
+) -> None:
+    """Start-up failures and follows see a task's end from this node's engine, not ~0.1 s+ later from Swarm."""
+    from drfc.adapters.docker_engine import DockerEngine
+    from drfc.adapters.docker_swarm import SwarmBackend
+    from drfc.core.runs import ENDED, run_selector
+
+    run_home.ok("start-training", "--follow", "none")
+    try:
+        backend = SwarmBackend(DockerEngine())
+        (worker,) = [u for u in backend.units(run_selector(0)) if u.role == "robomaker"]
+        assert worker.running
+        (task,) = docker_client.containers.list(filters={"label": f"com.docker.swarm.service.id={worker.id}"})
+        task.kill()  # SIGKILL: exit code 137
+        while docker_client.api.inspect_container(task.id)["State"]["Status"] == "running":
+            time.sleep(0.005)
+        (seen,) = [u for u in backend.units(run_selector(0)) if u.role == "robomaker"]
+        assert seen.status in ENDED and seen.exit_code == 137, seen
+    finally:
+        run_home.ok("stop-training", "--grace", "1")
+    assert labelled_leftovers(docker_client) == []
+
+
 # --------------------------------------------------------------------------------------------- isolation
 def test_two_run_ids_side_by_side_stay_isolated(run_home: Home, docker_client: docker.DockerClient) -> None:
     home = run_home
