@@ -98,8 +98,13 @@ def keys_under(home: Home, prefix: str) -> list[str]:
 
 
 def bucket_snapshot(home: Home) -> dict[str, bytes]:
+    """Every object's bytes; one a running trainer deletes between listing and reading is left out."""
     s3 = home.s3()
-    return {key: s3.get_object(Bucket="bucket", Key=key)["Body"].read() for key in keys_under(home, "")}
+    found = {}
+    for key in keys_under(home, ""):
+        with contextlib.suppress(s3.exceptions.NoSuchKey):
+            found[key] = s3.get_object(Bucket="bucket", Key=key)["Body"].read()
+    return found
 
 
 def unit_states(client: docker.DockerClient, backend: str, run_id: int) -> dict[str, str]:
