@@ -51,5 +51,5 @@ class ContainersBackend:
 
     def wait_gone(self, selector: Mapping[str, str | None], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while self.engine.find(selector) and time.monotonic() < deadline:
+        while self.engine.ids(selector) and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -396,17 +396,23 @@ class DockerEngine:
         ended (exit code). A container removed in between (Swarm task containers go asynchronously)
         is skipped instead of failing the whole listing.
         """
-        wanted = label_filters(label_filter)
-        listed = self.call(
-            "listing containers", lambda: self.client.api.containers(all=True, filters={"label": wanted})
-        )
         found = []
-        for item in listed:
+        for item in self._listing(label_filter):
             inspect = detailed or item.get("State") in ("exited", "dead")
             info = self.get(item["Id"]) if inspect else _listed(item)
             if info is not None:
                 found.append(info)
         return found
+
+    def ids(self, label_filter: Mapping[str, str | None]) -> list[str]:
+        """Ids of the containers (running or not) carrying every label, from one listing."""
+        return [str(item["Id"]) for item in self._listing(label_filter)]
+
+    def _listing(self, label_filter: Mapping[str, str | None]) -> list[dict[str, Any]]:
+        wanted = label_filters(label_filter)
+        return list(
+            self.call("listing containers", lambda: self.client.api.containers(all=True, filters={"label": wanted}))
+        )
 
     def stop(self, container_id: str, timeout: int = 10) -> None:
         try:

@@ -163,12 +163,8 @@ class SwarmBackend:
             return []
         ids = [str(s.id) for s in services]
         tasks = self.engine.call("listing tasks", lambda: self.client.api.tasks(filters={"service": ids}))
-        latest: dict[str, Mapping[str, Any]] = {}
-        for task in tasks:
-            index = (task.get("Version") or {}).get("Index", 0)
-            seen = latest.get(task.get("ServiceID", ""))
-            if seen is None or index > (seen.get("Version") or {}).get("Index", 0):
-                latest[task.get("ServiceID", "")] = task
+        by_age = sorted(tasks, key=lambda t: (t.get("Version") or {}).get("Index", 0))
+        latest = {t.get("ServiceID", ""): t for t in by_age}  # the newest task of each service wins
         local = self.engine.call(
             "listing task containers", lambda: self.client.api.containers(all=True, filters={"label": task_labels})
         )
@@ -202,13 +198,13 @@ class SwarmBackend:
             error=error,
         )
 
-    def _task_containers(self, service_id: str) -> list[ContainerInfo]:
-        return self.engine.find({SERVICE_ID: service_id})
+    def _task_containers(self, service_id: str) -> list[str]:
+        return self.engine.ids({SERVICE_ID: service_id})
 
     def stop(self, unit_id: str, timeout: int) -> None:
         """Stop the service's task container on this node with a grace period; elsewhere removal stops it."""
-        for container in self._task_containers(unit_id):
-            self.engine.stop(container.id, timeout=timeout)
+        for container_id in self._task_containers(unit_id):
+            self.engine.stop(container_id, timeout=timeout)
 
     def remove(self, unit_id: str) -> None:
         try:
@@ -219,8 +215,8 @@ class SwarmBackend:
         with contextlib.suppress(NotFoundError):
             self.engine.call(f"removing service {service.name}", service.remove)
         # Swarm reaps the task's container seconds later; removing this node's copy now ends the wait
-        for container in self._task_containers(unit_id):
-            self.engine.remove(container.id)
+        for container_id in self._task_containers(unit_id):
+            self.engine.remove(container_id)
         for ref in refs or []:
             self._remove_config(ref["ConfigID"])
 
@@ -273,8 +269,8 @@ class SwarmBackend:
 
     def _unit(self, unit_id: str) -> ContainerInfo | None:
         try:
-            service = self.client.services.get(unit_id)
-        except docker.errors.NotFound:
+            service = self.engine.call("reading service", lambda: self.client.services.get(unit_id))
+        except NotFoundError:
             return None
         found = self._infos([service], [f"{SERVICE_ID}={service.id}"])
         return found[0] if found else None
@@ -283,7 +279,7 @@ class SwarmBackend:
         """Services go at once, their containers a moment later; then their configs can go too."""
         deadline = time.monotonic() + timeout
         tasks = {**selector, SERVICE_ID: None}  # task containers only: plain ones are not this backend's
-        while (self.units(selector) or self.engine.find(tasks)) and time.monotonic() < deadline:
+        while (self.units(selector) or self.engine.ids(tasks)) and time.monotonic() < deadline:
             time.sleep(0.1)
         wanted = label_filters(selector)
         for config in self.engine.call("listing configs", lambda: self.client.configs.list(filters={"label": wanted})):

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from drfc.cli.main import App, _parse_set, json_option, normalise_key
+from drfc.cli.main import App, json_option, normalise_key, parse_set
 
 
 @click.group()
@@ -130,7 +130,7 @@ def get(app: App, key: str) -> None:
 
 
 @config.command(name="set")
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...", callback=_parse_set)
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...", callback=parse_set)
 @click.option(
     "--file",
     "target",

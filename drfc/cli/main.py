@@ -133,7 +133,7 @@ class App:
         return self._configs[purpose]
 
 
-def _parse_set(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def parse_set(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     result: dict[str, str] = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -174,7 +174,7 @@ class DrfcGroup(click.Group):
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    callback=_parse_set,
+    callback=parse_set,
     help="Override a setting for this command only (repeatable); beats files and environment.",
 )
 @click.option("--json", "json_mode", is_flag=True, help="Print results as one JSON document on stdout.")

@@ -13,12 +13,17 @@ from tests.support.s3server import REGION, S3Server
 
 @contextmanager
 def second_server() -> Iterator[S3Server]:
-    """A fresh server (it forgets everything when stopped), stopped at the end; skips when it cannot start."""
+    """A fresh server (it forgets everything when stopped), stopped at the end.
+
+    One that cannot start skips the test, or fails it under CI=true like any missing component.
+    """
+    from tests.conftest import _unavailable
+
     server = S3Server()
     try:
         server.start()
     except RuntimeError as exc:
-        pytest.skip(f"second S3 server could not start: {exc}")
+        _unavailable(f"a second S3 server could not start: {exc}")
     try:
         yield server
     finally:
