@@ -18,7 +18,7 @@ from typing import Any
 
 
 def main(argv: list[str]) -> int:
-    """``--floor start|stop containers|swarm FILE``: bare SDK calls in a fresh process; prints JSON."""
+    """``start|stop containers|swarm FILE``: bare SDK calls in a fresh process; prints JSON."""
     import docker
 
     action, backend, path = argv
