@@ -600,18 +600,19 @@ def _check_track(params: Mapping[str, Any], problems: list[str], warnings: list[
     if not isinstance(world, str) or not world:
         problems.append("training_params.yaml has no WORLD_NAME (the track)")
         return None, None
-    bare, suffix = split_direction(world)
-    if suffix is not None:
+    bare, suffix_direction = split_direction(world)
+    has_suffix = suffix_direction is not None
+    if has_suffix:
         problems.append(f"WORLD_NAME {world!r} carries a direction suffix; DeepRacer on AWS expects {bare!r}")
     track = TRACKS.get(world)
     if track is None:
-        if suffix is None:
+        if not has_suffix:
             close = suggest(world, TRACKS)
             problems.append(
                 f"track {world!r} is not a DeepRacer on AWS track (custom tracks cannot be imported)"
                 + (f"; {close}" if close else "")
             )
-        return (bare if suffix else world), None
+        return (bare if has_suffix else world), None
     clockwise = params.get("TRACK_DIRECTION_CLOCKWISE")
     if len(track.directions) == 1:
         direction = track.default_direction

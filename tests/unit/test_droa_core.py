@@ -286,6 +286,14 @@ def test_training_params_droa_would_refuse(change: dict[str, Any], message: str)
     assert any(message in p for p in found), found
 
 
+@pytest.mark.parametrize("world", ["reInvent2019_wide_cw", "reInvent2019_wide_ccw"])
+def test_a_world_name_with_a_direction_suffix_is_reported_under_its_bare_track(world: str) -> None:
+    check = preflight(files({**PARAMS, "WORLD_NAME": world}), "good-name")
+    assert check.track == "reInvent2019_wide", check  # either direction: the suffix is what DRoA refuses
+    assert any("carries a direction suffix" in p for p in check.problems)
+    assert not any("is not a DeepRacer on AWS track" in p for p in check.problems)
+
+
 def test_object_avoidance_with_valid_or_random_positions_passes() -> None:
     oa = {**PARAMS, "RACE_TYPE": "OBJECT_AVOIDANCE", "NUMBER_OF_OBSTACLES": 3}
     assert problems(files({**oa, "OBJECT_POSITIONS": "0.1,1;0.4,-1;0.8,1"})) == []
