@@ -365,20 +365,19 @@ class DockerEngine:
         found" while this node is still tearing down its copy after the last service task left it; the
         next attempt re-creates it, so that one failure is retried briefly.
         """
-        for attempt in range(1, attempts + 1):
+        attempt = 1
+        while True:
             container_id = self.create(spec)
             try:
                 self.start(container_id)
                 return container_id
-            except NotFoundError as exc:
+            except Exception as exc:
                 self.remove(container_id)
-                if attempt == attempts or "network" not in exc.message:
+                network_gone = isinstance(exc, NotFoundError) and "network" in exc.message
+                if not network_gone or attempt == attempts:
                     raise
-            except Exception:
-                self.remove(container_id)
-                raise
             time.sleep(0.5 * attempt)
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def get(self, name_or_id: str) -> ContainerInfo | None:
         try:
